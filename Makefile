@@ -1,0 +1,36 @@
+# The two commands a new machine needs: `make run` and `make test`.
+NODE_MODULES := node_modules/.package-lock.json
+
+.PHONY: run test lint format build bench install clean
+
+$(NODE_MODULES): package.json package-lock.json
+	npm ci --no-audit --no-fund
+
+install: $(NODE_MODULES)
+
+build: $(NODE_MODULES)
+	npx tsc -p tsconfig.build.json
+
+## install, build, migrate (on start) and serve; embedded SQLite unless DATABASE_URL is set
+run: build
+	NODE_ENV=$${NODE_ENV:-production} node dist/src/server.js
+
+## the whole suite: unit tests, and integration tests on MariaDB/MySQL and SQLite
+test: $(NODE_MODULES)
+	npx jest --runInBand --json --outputFile=.jest-results.json
+
+lint: $(NODE_MODULES)
+	npx tsc -p tsconfig.json --noEmit
+	npx eslint .
+	npx prettier --check .
+
+format: $(NODE_MODULES)
+	npx prettier --write .
+
+## the benchmark against the raw database (QUICK=1: one second a scenario, no targets)
+bench: build
+	npx tsc -p bench/tsconfig.json
+	QUICK=$(QUICK) node dist-bench/bench/run.js
+
+clean:
+	rm -rf dist dist-bench .jest-results.json

@@ -1,0 +1,18 @@
+import type { Knex } from 'knex';
+import * as createTenantsAndObjects from './20261122000000_create_tenants_and_objects';
+import * as purgeProcedureAndEvent from './20261122000001_purge_procedure_and_event';
+
+/**
+ * The migrations, in order. Listed here rather than found on disk so that the same code runs from src/ under
+ * ts-jest and from dist/ in production; a new migration is a new file plus one line below.
+ */
+const migrations: Record<string, Knex.Migration> = {
+  '20261122000000_create_tenants_and_objects': createTenantsAndObjects,
+  '20261122000001_purge_procedure_and_event': purgeProcedureAndEvent,
+};
+
+export const migrationSource: Knex.MigrationSource<string> = {
+  getMigrations: async () => Object.keys(migrations),
+  getMigrationName: (name) => name,
+  getMigration: async (name) => migrations[name],
+};

@@ -1,0 +1,79 @@
+import express, { type NextFunction, type Request, type Response } from 'express';
+import pinoHttp from 'pino-http';
+import swaggerUi from 'swagger-ui-express';
+import type { Config } from './config';
+import type { Db } from './db/knex';
+import type { Logger } from './logger';
+import { AppError, toAppError } from './errors';
+import { ObjectRepository } from './db/repositories/object-repository';
+import { TenantRepository } from './db/repositories/tenant-repository';
+import { AuthService } from './service/auth-service';
+import { ObjectService } from './service/object-service';
+import { TokenService } from './service/token-service';
+import { systemClock, type Clock } from './service/clock';
+import { compileValidators, loadOpenApi } from './http/openapi';
+import { createTenantAuth } from './http/auth';
+import { mountRoutes, routeTable } from './http/routes';
+import { AuthController } from './http/controllers/auth-controller';
+import { ObjectController } from './http/controllers/object-controller';
+import { HealthController } from './http/controllers/health-controller';
+
+export interface AppDeps {
+  config: Config;
+  db: Db;
+  logger: Logger;
+  jwtSecret: string;
+  clock?: Clock;
+}
+
+/** Wires repositories → services → controllers → routes. No listening, no process state: tests build as many as they like. */
+export function buildApp(deps: AppDeps): express.Express {
+  const { config, db, logger } = deps;
+  const clock = deps.clock ?? systemClock;
+  const openapi = loadOpenApi();
+
+  const tenants = new TenantRepository(db);
+  const objects = new ObjectRepository(db);
+  const tokens = new TokenService(deps.jwtSecret, config.jwtLifetimeSeconds);
+  const controllers = {
+    auth: new AuthController(new AuthService(config, tenants, tokens, clock)),
+    objects: new ObjectController(new ObjectService(config, objects, tenants, clock)),
+    health: new HealthController(db),
+  };
+
+  const app = express();
+  app.disable('x-powered-by');
+  app.set('etag', false);
+  app.use(
+    pinoHttp({
+      logger,
+      autoLogging: { ignore: (req) => req.url === '/healthz' },
+      customLogLevel: (_req, res, err) => (err || res.statusCode >= 500 ? 'error' : 'info'),
+      serializers: {
+        req: (req: { method: string; url: string }) => ({ method: req.method, url: req.url }),
+        res: (res: { statusCode: number }) => ({ statusCode: res.statusCode }),
+      },
+    }),
+  );
+
+  mountRoutes(app, routeTable(controllers), {
+    validators: compileValidators(openapi.document),
+    authenticate: createTenantAuth(tokens),
+    maxBodyBytes: config.maxBodyBytes,
+  });
+  app.get('/swagger.yaml', (_req, res) => {
+    res.type('application/yaml').send(openapi.text);
+  });
+  app.use('/docs', swaggerUi.serve, swaggerUi.setup(openapi.document));
+
+  app.use((req: Request, _res: Response, next: NextFunction) => {
+    next(AppError.notFound(`no route for ${req.method} ${req.path}`, 'ROUTE_NOT_FOUND'));
+  });
+  app.use((err: unknown, req: Request, res: Response, _next: NextFunction) => {
+    const { error, fault } = toAppError(err);
+    if (fault) req.log.error({ err }, 'request failed');
+    if (res.headersSent) return;
+    res.status(error.status).json(error.toJSON());
+  });
+  return app;
+}

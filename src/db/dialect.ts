@@ -1,0 +1,165 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import type { Knex } from 'knex';
+import type { Config } from '../config';
+
+/**
+ * The only file that knows MySQL/MariaDB from SQLite. Everything else asks the dialect for the piece of SQL
+ * or the connection setting that differs.
+ */
+export interface Dialect {
+  name: 'mysql' | 'sqlite';
+  knexConfig(config: Config): Knex.Config;
+  /** Suffix of a locking read: FOR UPDATE where rows can be locked, nothing where the database is locked whole. */
+  forUpdate: string;
+  /** SQL for the byte length of a stored value column. */
+  byteLength(column: string): string;
+  /** How many bound parameters one statement may carry. */
+  maxBindings: number;
+  /** True when the error is a deadlock or lock wait timeout that a retried transaction can resolve. */
+  isRetryable(err: unknown): boolean;
+  /** The database can run the purge itself on a schedule (MySQL EVENT). */
+  hasEvents: boolean;
+  /**
+   * Runs `work` only if this process gets the named lock, so that several instances do not purge at once;
+   * resolves to undefined when another holds it.
+   */
+  withNamedLock<T>(knex: Knex, name: string, work: () => Promise<T>): Promise<T | undefined>;
+  /** The rows of a knex.raw SELECT: mysql2 resolves to [rows, fields], better-sqlite3 to rows. */
+  rowsOf(result: unknown): Record<string, unknown>[];
+  /** True when the error says the row breaks a unique constraint. */
+  isDuplicateKey(err: unknown): boolean;
+}
+
+function errorCode(err: unknown): unknown {
+  return typeof err === 'object' && err !== null ? (err as { code?: unknown }).code : undefined;
+}
+
+function parseMysqlUrl(url: string): Knex.MySql2ConnectionConfig {
+  const u = new URL(url.replace(/^mariadb:/, 'mysql:'));
+  return {
+    host: u.hostname,
+    port: u.port ? Number(u.port) : 3306,
+    user: decodeURIComponent(u.username),
+    password: decodeURIComponent(u.password),
+    database: decodeURIComponent(u.pathname.replace(/^\//, '')),
+  };
+}
+
+export const mysqlDialect: Dialect = {
+  name: 'mysql',
+  knexConfig(config) {
+    return {
+      client: 'mysql2',
+      connection: {
+        ...parseMysqlUrl(config.databaseUrl as string),
+        charset: 'utf8mb4',
+        timezone: 'Z',
+        supportBigNumbers: true,
+        decimalNumbers: true,
+      },
+      pool: {
+        min: 0,
+        max: config.dbPoolMax,
+        // Read committed: a locking read of a key that does not exist yet takes no gap lock, so concurrent
+        // inserts for one tenant serialise on the tenant row instead of deadlocking on gaps.
+        afterCreate(
+          conn: { query: (sql: string, cb: (err: Error | null) => void) => void },
+          done: (err: Error | null, conn: unknown) => void,
+        ) {
+          conn.query('SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED', (err) => done(err, conn));
+        },
+      },
+      acquireConnectionTimeout: 60_000,
+    };
+  },
+  forUpdate: ' FOR UPDATE',
+  hasEvents: true,
+  async withNamedLock(knex, name, work) {
+    // GET_LOCK belongs to a connection: take one out of the pool for the lock's whole life.
+    const conn = await knex.client.acquireConnection();
+    const lockName = `${name}:${(conn as { config: { database: string } }).config.database}`;
+    try {
+      const [rows] = await knex.raw('SELECT GET_LOCK(?, 0) AS got', [lockName]).connection(conn);
+      if (Number((rows as { got: unknown }[])[0]?.got) !== 1) return undefined;
+      try {
+        return await work();
+      } finally {
+        await knex.raw('SELECT RELEASE_LOCK(?)', [lockName]).connection(conn);
+      }
+    } finally {
+      await knex.client.releaseConnection(conn);
+    }
+  },
+  byteLength: (column) => `LENGTH(${column})`,
+  maxBindings: 60_000,
+  rowsOf: (result) => (result as [Record<string, unknown>[]])[0],
+  isRetryable: (err) => {
+    const code = errorCode(err);
+    return code === 'ER_LOCK_DEADLOCK' || code === 'ER_LOCK_WAIT_TIMEOUT';
+  },
+  isDuplicateKey: (err) => errorCode(err) === 'ER_DUP_ENTRY',
+};
+
+export const sqliteDialect: Dialect = {
+  name: 'sqlite',
+  knexConfig(config) {
+    fs.mkdirSync(config.dataDir, { recursive: true });
+    return {
+      client: 'better-sqlite3',
+      connection: { filename: path.join(config.dataDir, 'tenantkv.sqlite') },
+      useNullAsDefault: true,
+      // One connection: SQLite has one writer at a time, and a single connection makes every transaction
+      // run alone, which is what the ledger needs.
+      pool: {
+        min: 1,
+        max: 1,
+        afterCreate(conn: { pragma: (sql: string) => unknown }, done: (err: Error | null, conn: unknown) => void) {
+          conn.pragma('journal_mode = WAL');
+          conn.pragma('synchronous = NORMAL');
+          conn.pragma('foreign_keys = ON');
+          conn.pragma('busy_timeout = 5000');
+          done(null, conn);
+        },
+      },
+    };
+  },
+  forUpdate: '',
+  hasEvents: false,
+  // The embedded database serves one process (WEB_CONCURRENCY is 1), so there is nobody to exclude.
+  withNamedLock: (_knex, _name, work) => work(),
+  byteLength: (column) => `length(CAST(${column} AS BLOB))`,
+  maxBindings: 32_000,
+  rowsOf: (result) => result as Record<string, unknown>[],
+  isRetryable: (err) => errorCode(err) === 'SQLITE_BUSY',
+  isDuplicateKey: (err) => {
+    const code = errorCode(err);
+    return code === 'SQLITE_CONSTRAINT_UNIQUE' || code === 'SQLITE_CONSTRAINT_PRIMARYKEY';
+  },
+};
+
+export function dialectFor(config: Pick<Config, 'databaseUrl'>): Dialect {
+  return config.databaseUrl === undefined ? sqliteDialect : mysqlDialect;
+}
+
+/** For migrations, which receive a bare knex: MySQL-only DDL (procedures, events, charsets) is guarded by this. */
+export function isMysql(knex: Knex): boolean {
+  return (knex.client as { config: Knex.Config }).config.client === 'mysql2';
+}
+
+const privilegeErrors = new Set([
+  'ER_DBACCESS_DENIED_ERROR',
+  'ER_SPECIFIC_ACCESS_DENIED_ERROR',
+  'ER_PROCACCESS_DENIED_ERROR',
+  'ER_TABLEACCESS_DENIED_ERROR',
+  'ER_EVENTS_DB_ERROR',
+  'ER_EVENT_CANNOT_CREATE_IN_THE_PAST',
+  'ER_NOT_SUPPORTED_YET',
+  'ER_BINLOG_CREATE_ROUTINE_NEED_SUPER',
+]);
+
+/** True when MySQL refused an operation for lack of a privilege or feature (managed and distributed engines). */
+export function isPrivilegeError(err: unknown): boolean {
+  const code = errorCode(err);
+  return typeof code === 'string' && privilegeErrors.has(code);
+}

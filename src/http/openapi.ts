@@ -1,0 +1,78 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import YAML from 'yaml';
+import Ajv, { type ErrorObject, type ValidateFunction } from 'ajv';
+import addFormats from 'ajv-formats';
+import { projectRoot } from '../config';
+import { AppError } from '../errors';
+
+export interface OpenApiOperation {
+  operationId: string;
+  requestBody?: { content?: Record<string, { schema?: unknown }> };
+  parameters?: { name: string; in: string; schema?: unknown }[];
+}
+
+export interface OpenApiDocument {
+  paths: Record<string, Record<string, OpenApiOperation | unknown>>;
+}
+
+export const HTTP_METHODS = ['get', 'post', 'put', 'patch', 'delete'] as const;
+
+/** swagger.yaml: the single source of the request schemas and of the docs. */
+export function loadOpenApi(): { text: string; document: OpenApiDocument } {
+  const text = fs.readFileSync(path.join(projectRoot(), 'swagger.yaml'), 'utf8');
+  return { text, document: YAML.parse(text) as OpenApiDocument };
+}
+
+export interface OperationValidators {
+  body?: ValidateFunction;
+  params?: ValidateFunction;
+}
+
+/** Compiles, once at start, the body and path-parameter schemas of every operation in the document. */
+export function compileValidators(document: OpenApiDocument): Map<string, OperationValidators> {
+  // OpenAPI keywords that are not JSON Schema (example, nullable…) are annotations here, not errors.
+  const ajv = new Ajv({ strict: false, allErrors: false });
+  addFormats(ajv);
+  ajv.addSchema(document as object, 'openapi');
+  const validators = new Map<string, OperationValidators>();
+  for (const [route, item] of Object.entries(document.paths)) {
+    const shared = (item.parameters ?? []) as OpenApiOperation['parameters'];
+    for (const method of HTTP_METHODS) {
+      const op = item[method] as OpenApiOperation | undefined;
+      if (!op) continue;
+      const pointer = `openapi#/paths/${route.replace(/~/g, '~0').replace(/\//g, '~1')}/${method}`;
+      const entry: OperationValidators = {};
+      if (op.requestBody?.content?.['application/json']?.schema) {
+        entry.body = ajv.compile({ $ref: `${pointer}/requestBody/content/application~1json/schema` });
+      }
+      const routePointer = pointer.slice(0, pointer.lastIndexOf('/'));
+      const pathParams = [
+        ...(shared ?? []).map((p, i) => ({ p, at: `${routePointer}/parameters/${i}` })),
+        ...(op.parameters ?? []).map((p, i) => ({ p, at: `${pointer}/parameters/${i}` })),
+      ].filter(({ p }) => p.in === 'path');
+      if (pathParams.length > 0) {
+        entry.params = ajv.compile({
+          type: 'object',
+          required: pathParams.map(({ p }) => p.name),
+          properties: Object.fromEntries(pathParams.map(({ p, at }) => [p.name, { $ref: `${at}/schema` }])),
+        });
+      }
+      validators.set(op.operationId, entry);
+    }
+  }
+  return validators;
+}
+
+/** One client-facing sentence from ajv's first error, naming the field it is about. */
+export function validationError(errors: ErrorObject[] | null | undefined, what: string): AppError {
+  const e = errors?.[0];
+  if (!e) return AppError.badRequest(`invalid ${what}`, 'VALIDATION_FAILED');
+  const field = e.instancePath
+    ? e.instancePath.slice(1).replace(/\//g, '.')
+    : e.keyword === 'required'
+      ? String((e.params as { missingProperty?: string }).missingProperty)
+      : what;
+  const message = e.keyword === 'required' ? 'is required' : (e.message ?? 'is invalid');
+  return AppError.badRequest(`${field}: ${message}`, 'VALIDATION_FAILED');
+}

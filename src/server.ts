@@ -1,0 +1,146 @@
+import cluster from 'node:cluster';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { ConfigError, isEmbedded, loadConfig, type Config } from './config';
+import { createLogger, type Logger } from './logger';
+import { closeDb, createDb, type Db } from './db/knex';
+import { migrateLatest } from './db/migrate';
+import { buildApp } from './app';
+import { resolveJwtSecret } from './jwt-secret';
+import { ObjectRepository } from './db/repositories/object-repository';
+import { PurgeRepository } from './db/repositories/purge-repository';
+import { PurgeService } from './service/purge-service';
+import { systemClock } from './service/clock';
+
+export interface RunningService {
+  url: string;
+  db: Db;
+  purge: PurgeService;
+  stop(): Promise<void>;
+}
+
+/** One serving process: database pool, purge, HTTP server. Listens on config.port (0 picks a free port). */
+export async function startService(
+  config: Config,
+  logger: Logger,
+  options: { migrate: boolean },
+): Promise<RunningService> {
+  const jwtSecret = resolveJwtSecret(config);
+  const db = createDb(config);
+  if (options.migrate) await migrateLatest(db);
+  const clock = systemClock;
+  const purge = new PurgeService(config, db, new ObjectRepository(db), new PurgeRepository(db), logger, clock);
+  await purge.start();
+
+  const server = http.createServer(buildApp({ config, db, logger, jwtSecret, clock }));
+  server.keepAliveTimeout = 65_000;
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(config.port, config.host, resolve);
+  });
+  const { port } = server.address() as AddressInfo;
+  const url = `http://${config.host === '0.0.0.0' ? '127.0.0.1' : config.host}:${port}`;
+
+  let stopping: Promise<void> | undefined;
+  const stop = (): Promise<void> =>
+    (stopping ??= (async () => {
+      // Stop accepting, let in-flight requests finish, then close idle keep-alive sockets and the pool.
+      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+      server.closeIdleConnections();
+      const deadline = setTimeout(() => server.closeAllConnections(), config.shutdownTimeoutSeconds * 1000);
+      await closed;
+      clearTimeout(deadline);
+      await purge.stop();
+      await closeDb(db);
+    })());
+  return { url, db, purge, stop };
+}
+
+function describeStorage(config: Config): string {
+  return isEmbedded(config)
+    ? `embedded SQLite database in ${config.dataDir} (set DATABASE_URL=mysql://… for MySQL/MariaDB)`
+    : `MySQL/MariaDB at ${new URL(config.databaseUrl as string).host}`;
+}
+
+async function runWorker(config: Config, logger: Logger, migrate: boolean): Promise<void> {
+  const service = await startService(config, logger, { migrate });
+  logger.info({ url: service.url, purge: service.purge.mode }, `tenantkv listening on ${service.url}`);
+  const shutdown = (signal: string): void => {
+    logger.info({ signal }, 'shutting down: finishing in-flight requests');
+    service.stop().then(
+      () => process.exit(0),
+      (err: unknown) => {
+        logger.error({ err }, 'shutdown failed');
+        process.exit(1);
+      },
+    );
+  };
+  process.once('SIGTERM', shutdown);
+  process.once('SIGINT', shutdown);
+}
+
+/** The primary migrates once, then forks WEB_CONCURRENCY workers that share the port. */
+async function runPrimary(config: Config, logger: Logger): Promise<void> {
+  logger.info(
+    { storage: describeStorage(config), workers: config.webConcurrency },
+    `storage: ${describeStorage(config)}`,
+  );
+  resolveJwtSecret(config);
+  if (config.webConcurrency === 1) return runWorker(config, logger, config.migrateOnStart);
+  if (config.migrateOnStart) {
+    const db = createDb(config);
+    try {
+      await migrateLatest(db);
+    } finally {
+      await closeDb(db);
+    }
+  }
+  let stopping = false;
+  const fork = (): void => {
+    cluster.fork();
+  };
+  for (let i = 0; i < config.webConcurrency; i++) fork();
+  cluster.on('exit', (worker, code, signal) => {
+    if (stopping) {
+      if (Object.keys(cluster.workers ?? {}).length === 0) process.exit(0);
+      return;
+    }
+    logger.error({ worker: worker.process.pid, code, signal }, 'worker died; starting another');
+    setTimeout(fork, 1000);
+  });
+  const shutdown = (signal: string): void => {
+    stopping = true;
+    logger.info({ signal }, 'shutting down workers');
+    for (const worker of Object.values(cluster.workers ?? {})) worker?.process.kill('SIGTERM');
+  };
+  process.once('SIGTERM', shutdown);
+  process.once('SIGINT', shutdown);
+}
+
+async function main(): Promise<void> {
+  let config: Config;
+  try {
+    config = loadConfig();
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      process.stderr.write(`tenantkv: ${err.message}\n`);
+      process.exit(2);
+    }
+    throw err;
+  }
+  const logger = createLogger(config);
+  process.on('unhandledRejection', (err) => logger.error({ err }, 'unhandled rejection'));
+  try {
+    if (cluster.isPrimary) await runPrimary(config, logger);
+    else await runWorker(config, logger, false);
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      logger.fatal(err.message);
+      process.exit(2);
+    }
+    logger.fatal({ err }, 'tenantkv failed to start');
+    process.exit(1);
+  }
+}
+
+if (require.main === module) void main();

@@ -1,0 +1,59 @@
+import { AppError } from '../errors';
+
+/**
+ * Pure rules about what may be stored. The request schemas in swagger.yaml already hold the shape of a key
+ * (1–32 code points, no control characters); what JSON Schema cannot say lives here.
+ */
+
+export interface ValueLimits {
+  maxBytes: number;
+  maxDepth: number;
+}
+
+/** Keys are stored as UTF-8: a lone surrogate has no UTF-8 form, so it cannot be a key. */
+export function checkKey(key: string): void {
+  if (!key.isWellFormed()) throw AppError.badRequest('key must be valid Unicode text', 'INVALID_KEY');
+}
+
+/** Nesting of arrays and objects: a scalar is 0 deep, `[]` is 1, `[[1]]` is 2. Stops looking past `limit`. */
+export function nestingExceeds(value: unknown, limit: number): boolean {
+  const stack: [unknown, number][] = [[value, 0]];
+  while (stack.length > 0) {
+    const [node, depth] = stack.pop() as [unknown, number];
+    if (node === null || typeof node !== 'object') continue;
+    if (depth + 1 > limit) return true;
+    const children = Array.isArray(node) ? node : Object.values(node as Record<string, unknown>);
+    for (const child of children) {
+      if (child !== null && typeof child === 'object') stack.push([child, depth + 1]);
+    }
+  }
+  return false;
+}
+
+/** The stored form of a value and its size: its compact JSON text and that text's UTF-8 byte length. */
+export function serializeValue(value: unknown, limits: ValueLimits): { text: string; size: number } {
+  if (nestingExceeds(value, limits.maxDepth)) {
+    throw AppError.badRequest(`value is nested deeper than ${limits.maxDepth} levels`, 'VALUE_TOO_DEEP');
+  }
+  const text = JSON.stringify(value);
+  const size = Buffer.byteLength(text, 'utf8');
+  if (size > limits.maxBytes) {
+    throw AppError.badRequest(`value is ${size} bytes, over the limit of ${limits.maxBytes} bytes`, 'VALUE_TOO_LARGE');
+  }
+  return { text, size };
+}
+
+/** A request's ttl (absolute unix seconds; 0 or absent for never) as the stored expiry, or null for never. */
+export function expiryFromTtl(ttl: number | undefined, nowSeconds: number): number | null {
+  if (ttl === undefined || ttl === 0) return null;
+  if (!Number.isSafeInteger(ttl) || ttl < 0) {
+    throw AppError.badRequest('ttl must be an integer number of unix seconds, or 0 for never', 'INVALID_TTL');
+  }
+  if (ttl <= nowSeconds)
+    throw AppError.badRequest('ttl must be in the future (unix seconds), or 0 for never', 'INVALID_TTL');
+  return ttl;
+}
+
+export function isExpired(expiresAt: number | null, nowSeconds: number): boolean {
+  return expiresAt !== null && expiresAt <= nowSeconds;
+}

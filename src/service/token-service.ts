@@ -1,0 +1,66 @@
+import jwt from 'jsonwebtoken';
+
+export type Scope = 'read' | 'write';
+
+/** What a verified token says about its bearer. */
+export interface Principal {
+  tenantId: number;
+  scopes: readonly Scope[];
+  /** The tenant's token version when the token was issued: a password change or suspension bumps it. */
+  tokenVersion: number;
+  /** Set on API tokens, which can be revoked one by one. */
+  tokenId?: string;
+}
+
+export const JWT_ALGORITHM = 'HS256';
+const READ_WRITE: readonly Scope[] = Object.freeze(['read', 'write']);
+
+/** Issues the service's JWTs and reads verified payloads back into a Principal. */
+export class TokenService {
+  constructor(
+    private readonly secret: string,
+    private readonly lifetimeSeconds: number,
+  ) {}
+
+  issue(
+    principal: Principal,
+    nowSeconds: number,
+    lifetimeSeconds = this.lifetimeSeconds,
+  ): { token: string; expiresAt: Date } {
+    const exp = nowSeconds + lifetimeSeconds;
+    const payload: Record<string, unknown> = {
+      sub: String(principal.tenantId),
+      tv: principal.tokenVersion,
+      scope: principal.scopes.join(' '),
+      iat: nowSeconds,
+      exp,
+    };
+    if (principal.tokenId !== undefined) payload.jti = principal.tokenId;
+    const token = jwt.sign(payload, this.secret, { algorithm: JWT_ALGORITHM });
+    return { token, expiresAt: new Date(exp * 1000) };
+  }
+
+  /** The Principal of a payload whose signature and expiry were verified, or undefined if it is not ours. */
+  principalOf(payload: unknown): Principal | undefined {
+    if (typeof payload !== 'object' || payload === null) return undefined;
+    const { sub, tv, scope, jti } = payload as Record<string, unknown>;
+    const tenantId = Number(sub);
+    if (typeof sub !== 'string' || !Number.isSafeInteger(tenantId) || tenantId <= 0) return undefined;
+    if (typeof tv !== 'number' || !Number.isSafeInteger(tv)) return undefined;
+    let scopes = READ_WRITE;
+    if (scope !== undefined) {
+      if (typeof scope !== 'string') return undefined;
+      const parts = scope.split(' ');
+      if (!parts.every((s) => s === 'read' || s === 'write')) return undefined;
+      scopes = parts as Scope[];
+    }
+    if (jti !== undefined && typeof jti !== 'string') return undefined;
+    return { tenantId, scopes, tokenVersion: tv, tokenId: jti };
+  }
+
+  get verificationSecret(): string {
+    return this.secret;
+  }
+}
+
+export const LOGIN_SCOPES = READ_WRITE;

@@ -1,0 +1,46 @@
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import mysql from 'mysql2/promise';
+import { loadConfig } from '../../src/config';
+import { createDb, closeDb } from '../../src/db/knex';
+import { migrateLatest } from '../../src/db/migrate';
+import { MYSQL_STATUS_ENV, TEST_MYSQL_URL } from './targets';
+
+/** Creates the test databases once per run: a fresh MySQL schema and a fresh SQLite folder, both migrated. */
+export default async function globalSetup(): Promise<void> {
+  const url = new URL(TEST_MYSQL_URL);
+  const database = url.pathname.slice(1);
+  try {
+    const conn = await mysql.createConnection({
+      host: url.hostname,
+      port: Number(url.port || 3306),
+      user: decodeURIComponent(url.username),
+      password: decodeURIComponent(url.password),
+      connectTimeout: 5000,
+    });
+    await conn.query(`DROP DATABASE IF EXISTS \`${database}\``);
+    await conn.query(`CREATE DATABASE \`${database}\` CHARACTER SET utf8mb4 COLLATE utf8mb4_bin`);
+    await conn.end();
+    process.env[MYSQL_STATUS_ENV] = 'up';
+  } catch (err) {
+    if (process.env.CI === 'true') {
+      throw new Error(`CI=true and MySQL/MariaDB is not reachable at ${TEST_MYSQL_URL}: ${(err as Error).message}`, {
+        cause: err,
+      });
+    }
+    process.env[MYSQL_STATUS_ENV] = 'down';
+    process.stderr.write(
+      `\n*** MySQL/MariaDB not reachable at ${TEST_MYSQL_URL} (${(err as Error).message}).\n` +
+        '*** The integration tests ran against the embedded SQLite database ONLY.\n\n',
+    );
+  }
+  const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'tenantkv-test-'));
+  process.env.TENANTKV_TEST_DATA_DIR = dataDir;
+  const targets = process.env[MYSQL_STATUS_ENV] === 'up' ? [TEST_MYSQL_URL, undefined] : [undefined];
+  for (const databaseUrl of targets) {
+    const db = createDb(loadConfig({ DATA_DIR: dataDir, NODE_ENV: 'test' }, { databaseUrl }));
+    await migrateLatest(db);
+    await closeDb(db);
+  }
+}

@@ -1,0 +1,13 @@
+/**
+ * The databases the integration tests run against: the embedded SQLite always, and MySQL/MariaDB at
+ * TEST_DATABASE_URL (default: the local server, database tenantkv_test). Under CI=true a missing MySQL fails
+ * the run; elsewhere the suite says loudly that it ran on SQLite only.
+ */
+export const TEST_MYSQL_URL = process.env.TEST_DATABASE_URL ?? 'mysql://root@127.0.0.1:3306/tenantkv_test';
+export const MYSQL_STATUS_ENV = 'TENANTKV_TEST_MYSQL';
+
+export type TargetName = 'mysql' | 'sqlite';
+
+export function targets(): TargetName[] {
+  return process.env[MYSQL_STATUS_ENV] === 'up' ? ['mysql', 'sqlite'] : ['sqlite'];
+}

@@ -37,13 +37,16 @@ const RECLAIM_MAX_CHUNKS = 100;
 export class ObjectRepository {
   private readonly lockTenantSql: string;
   private readonly lockTenantAndKeySql: string;
+  private readonly lockAnyTenantSql: string;
 
   constructor(private readonly db: Db) {
     const forUpdate = db.dialect.forUpdate;
-    this.lockTenantSql = `SELECT provisioned, utilised FROM tenants WHERE id = ?${forUpdate}`;
+    // A tenant marked deleted is as good as gone: its objects are being removed and nothing may be added.
+    this.lockTenantSql = `SELECT provisioned, utilised FROM tenants WHERE id = ? AND deleted = 0${forUpdate}`;
     this.lockTenantAndKeySql =
       'SELECT t.provisioned, t.utilised, o.size AS old_size FROM tenants t ' +
-      `LEFT JOIN objects o ON o.tenant_id = t.id AND o.k = ? WHERE t.id = ?${forUpdate}`;
+      `LEFT JOIN objects o ON o.tenant_id = t.id AND o.k = ? WHERE t.id = ? AND t.deleted = 0${forUpdate}`;
+    this.lockAnyTenantSql = `SELECT id FROM tenants WHERE id = ?${forUpdate}`;
   }
 
   async get(tenantId: number, key: string): Promise<StoredObject | undefined> {
@@ -96,9 +99,18 @@ export class ObjectRepository {
     if (!next) return 0;
     const tenantId = Number(next.tenant_id);
     return inTransaction(this.db, async (trx) => {
-      const [row] = await rows(trx.raw(this.lockTenantSql, [tenantId]), this.db);
+      const [row] = await rows(trx.raw(this.lockAnyTenantSql, [tenantId]), this.db);
       if (!row) return 0;
-      return (await this.reclaimExpired(trx, tenantId, now, chunkRows)).removed;
+      return (await this.removeChunk(trx, tenantId, chunkRows, now)).removed;
+    });
+  }
+
+  /** Removes up to `chunkRows` objects of a tenant, whatever their expiry, refunding them; for tenant deletion. */
+  async removeTenantChunk(tenantId: number, chunkRows: number): Promise<number> {
+    return inTransaction(this.db, async (trx) => {
+      const [row] = await rows(trx.raw(this.lockAnyTenantSql, [tenantId]), this.db);
+      if (!row) return 0;
+      return (await this.removeChunk(trx, tenantId, chunkRows)).removed;
     });
   }
 
@@ -170,36 +182,38 @@ export class ObjectRepository {
   private async reclaimAllExpired(trx: Knex.Transaction, tenantId: number, now: number): Promise<number> {
     let freed = 0;
     for (let chunk = 0; chunk < RECLAIM_MAX_CHUNKS; chunk++) {
-      const step = await this.reclaimExpired(trx, tenantId, now, RECLAIM_CHUNK);
+      const step = await this.removeChunk(trx, tenantId, RECLAIM_CHUNK, now);
       freed += step.bytes;
       if (step.removed < RECLAIM_CHUNK) break;
     }
     return freed;
   }
 
-  /** Deletes up to `limit` expired objects of a tenant whose row the caller has locked, and refunds them. */
-  private async reclaimExpired(
+  /**
+   * Deletes up to `limit` objects of a tenant whose row the caller has locked — only those expired by
+   * `expiredBy` when it is given — and refunds them.
+   */
+  private async removeChunk(
     trx: Knex.Transaction,
     tenantId: number,
-    now: number,
     limit: number,
+    expiredBy?: number,
   ): Promise<{ removed: number; bytes: number }> {
-    const expired = await trx('objects')
-      .select('k', 'size')
-      .where('expires_at', '<=', now)
-      .andWhere('tenant_id', tenantId)
-      .orderBy([{ column: 'expires_at' }, { column: 'k' }])
-      .limit(limit);
-    if (expired.length === 0) return { removed: 0, bytes: 0 };
-    const bytes = expired.reduce((sum, r) => sum + Number(r.size), 0);
+    const query = trx('objects').select('k', 'size').where('tenant_id', tenantId).limit(limit);
+    if (expiredBy !== undefined) {
+      query.andWhere('expires_at', '<=', expiredBy).orderBy([{ column: 'expires_at' }, { column: 'k' }]);
+    }
+    const chunk = await query;
+    if (chunk.length === 0) return { removed: 0, bytes: 0 };
+    const bytes = chunk.reduce((sum, r) => sum + Number(r.size), 0);
     await trx('objects')
       .where('tenant_id', tenantId)
       .whereIn(
         'k',
-        expired.map((r) => r.k),
+        chunk.map((r) => r.k),
       )
       .delete();
-    await this.adjustLedger(trx, tenantId, -bytes, -expired.length);
+    await this.adjustLedger(trx, tenantId, -bytes, -chunk.length);
     return { removed: expired.length, bytes };
   }
 

@@ -214,7 +214,7 @@ export class ObjectRepository {
       )
       .delete();
     await this.adjustLedger(trx, tenantId, -bytes, -chunk.length);
-    return { removed: expired.length, bytes };
+    return { removed: chunk.length, bytes };
   }
 
   private async adjustLedger(trx: Knex.Transaction, tenantId: number, bytes: number, objects: number): Promise<void> {

@@ -17,6 +17,11 @@ import { mountRoutes, routeTable } from './http/routes';
 import { AuthController } from './http/controllers/auth-controller';
 import { ObjectController } from './http/controllers/object-controller';
 import { HealthController } from './http/controllers/health-controller';
+import { AdminController } from './http/controllers/admin-controller';
+import { createAdminAuth } from './http/admin-auth';
+import { ApiTokenRepository } from './db/repositories/api-token-repository';
+import { AdminService } from './service/admin-service';
+import { TenantAccess } from './service/tenant-access';
 
 export interface AppDeps {
   config: Config;
@@ -24,6 +29,8 @@ export interface AppDeps {
   logger: Logger;
   jwtSecret: string;
   clock?: Clock;
+  /** Shared with the server, which polls it; tests pass their own to drive its refreshes. */
+  access?: TenantAccess;
 }
 
 /** Wires repositories → services → controllers → routes. No listening, no process state: tests build as many as they like. */
@@ -34,11 +41,14 @@ export function buildApp(deps: AppDeps): express.Express {
 
   const tenants = new TenantRepository(db);
   const objects = new ObjectRepository(db);
+  const apiTokens = new ApiTokenRepository(db);
   const tokens = new TokenService(deps.jwtSecret, config.jwtLifetimeSeconds);
+  const access = deps.access ?? new TenantAccess(config, tenants, apiTokens, clock);
   const controllers = {
     auth: new AuthController(new AuthService(config, tenants, tokens, clock)),
     objects: new ObjectController(new ObjectService(config, objects, tenants, clock)),
     health: new HealthController(db),
+    admin: new AdminController(new AdminService(config, tenants, objects, apiTokens, tokens, access, clock)),
   };
 
   const app = express();
@@ -56,9 +66,9 @@ export function buildApp(deps: AppDeps): express.Express {
     }),
   );
 
-  mountRoutes(app, routeTable(controllers), {
+  mountRoutes(app, routeTable(controllers, createAdminAuth(config.adminApiKeys, tokens)), {
     validators: compileValidators(openapi.document),
-    authenticate: createTenantAuth(tokens),
+    authenticate: createTenantAuth(tokens, access),
     maxBodyBytes: config.maxBodyBytes,
   });
   app.get('/swagger.yaml', (_req, res) => {

@@ -30,7 +30,7 @@ export interface Config {
   shutdownTimeoutSeconds: number;
   logLevel: string;
   adminApiKeys: string[];
-  /** How long a worker may trust its cached view of a tenant (suspension, revocation). */
+  /** How often each instance polls for suspensions and revocations; 0 reads the database on every request. */
   authCacheSeconds: number;
 }
 
@@ -112,14 +112,14 @@ export function loadConfig(env: Env = process.env, overrides: Partial<Config> = 
       .split(',')
       .map((key) => key.trim())
       .filter((key) => key !== ''),
-    authCacheSeconds: integer(env, 'AUTH_CACHE_SECONDS', 5, 0),
+    authCacheSeconds: integer(env, 'AUTH_CACHE_SECONDS', 2, 0),
     ...overrides,
   };
   if (config.adminApiKeys.some((key) => key.length < 16)) {
     throw new ConfigError('every key in ADMIN_API_KEYS must be at least 16 characters long');
   }
-  if (config.authCacheSeconds > 5) {
-    throw new ConfigError('AUTH_CACHE_SECONDS must be at most 5: suspension must take effect within 5 s');
+  if (config.authCacheSeconds > 4) {
+    throw new ConfigError('AUTH_CACHE_SECONDS must be at most 4: a suspension must reach every instance within 5 s');
   }
   return config;
 }

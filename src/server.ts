@@ -11,6 +11,9 @@ import { ObjectRepository } from './db/repositories/object-repository';
 import { PurgeRepository } from './db/repositories/purge-repository';
 import { PurgeService } from './service/purge-service';
 import { systemClock } from './service/clock';
+import { TenantAccess } from './service/tenant-access';
+import { TenantRepository } from './db/repositories/tenant-repository';
+import { ApiTokenRepository } from './db/repositories/api-token-repository';
 
 export interface RunningService {
   url: string;
@@ -32,7 +35,9 @@ export async function startService(
   const purge = new PurgeService(config, db, new ObjectRepository(db), new PurgeRepository(db), logger, clock);
   await purge.start();
 
-  const server = http.createServer(buildApp({ config, db, logger, jwtSecret, clock }));
+  const access = new TenantAccess(config, new TenantRepository(db), new ApiTokenRepository(db), clock);
+  access.startPolling(logger);
+  const server = http.createServer(buildApp({ config, db, logger, jwtSecret, clock, access }));
   server.keepAliveTimeout = 65_000;
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
@@ -50,6 +55,7 @@ export async function startService(
       const deadline = setTimeout(() => server.closeAllConnections(), config.shutdownTimeoutSeconds * 1000);
       await closed;
       clearTimeout(deadline);
+      access.stopPolling();
       await purge.stop();
       await closeDb(db);
     })());

@@ -1,6 +1,7 @@
 import type { Knex } from 'knex';
 import * as createTenantsAndObjects from './20261122000000_create_tenants_and_objects';
 import * as purgeProcedureAndEvent from './20261122000001_purge_procedure_and_event';
+import * as adminTokensAndTenantLifecycle from './20261122000002_admin_tokens_and_tenant_lifecycle';
 
 /**
  * The migrations, in order. Listed here rather than found on disk so that the same code runs from src/ under
@@ -9,6 +10,7 @@ import * as purgeProcedureAndEvent from './20261122000001_purge_procedure_and_ev
 const migrations: Record<string, Knex.Migration> = {
   '20261122000000_create_tenants_and_objects': createTenantsAndObjects,
   '20261122000001_purge_procedure_and_event': purgeProcedureAndEvent,
+  '20261122000002_admin_tokens_and_tenant_lifecycle': adminTokensAndTenantLifecycle,
 };
 
 export const migrationSource: Knex.MigrationSource<string> = {

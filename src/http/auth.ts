@@ -3,6 +3,7 @@ import { Passport } from 'passport';
 import { Strategy as JwtStrategy, type StrategyOptionsWithoutRequest } from 'passport-jwt';
 import { AppError } from '../errors';
 import { JWT_ALGORITHM, type Principal, type Scope, type TokenService } from '../service/token-service';
+import type { TenantAccess } from '../service/tenant-access';
 
 declare global {
   // eslint-disable-next-line @typescript-eslint/no-namespace
@@ -23,9 +24,10 @@ export function tokenFromRequest(req: Request): string | null {
 
 /**
  * Tenant authentication with passport-jwt: HS256 only (so `alg: none` and key-confusion tokens fail), the
- * tenant id taken from the verified token alone, every failure a JSON 401.
+ * tenant id taken from the verified token alone, every failure a JSON 401; then TenantAccess says whether
+ * the tenant and the token are still in good standing (403 suspended, 401 revoked).
  */
-export function createTenantAuth(tokens: TokenService): (scope: Scope) => RequestHandler {
+export function createTenantAuth(tokens: TokenService, access: TenantAccess): (scope: Scope) => RequestHandler {
   const passport = new Passport();
   const options: StrategyOptionsWithoutRequest = {
     jwtFromRequest: tokenFromRequest,
@@ -34,7 +36,12 @@ export function createTenantAuth(tokens: TokenService): (scope: Scope) => Reques
   };
   passport.use(
     new JwtStrategy(options, (payload: unknown, done: (err: unknown, user?: Express.User | false) => void) => {
-      done(null, tokens.principalOf(payload) ?? false);
+      const principal = tokens.principalOf(payload);
+      if (!principal) return done(null, false);
+      access.authorize(principal).then(
+        () => done(null, principal),
+        (err: unknown) => done(err),
+      );
     }),
   );
   return (scope) => (req: Request, res: Response, next: NextFunction) => {

@@ -9,7 +9,7 @@ import { AppError } from '../errors';
 export interface OpenApiOperation {
   operationId: string;
   requestBody?: { content?: Record<string, { schema?: unknown }> };
-  parameters?: { name: string; in: string; schema?: unknown }[];
+  parameters?: { name: string; in: string; required?: boolean; schema?: unknown }[];
 }
 
 export interface OpenApiDocument {
@@ -26,15 +26,22 @@ export function loadOpenApi(): { text: string; document: OpenApiDocument } {
 
 export interface OperationValidators {
   body?: ValidateFunction;
+  /** Path parameters, coerced in place from strings to the documented types. */
   params?: ValidateFunction;
+  /** Query parameters, validated and coerced on a copy (Express 5 re-parses req.query on every read). */
+  query?: ValidateFunction;
 }
 
 /** Compiles, once at start, the body and path-parameter schemas of every operation in the document. */
 export function compileValidators(document: OpenApiDocument): Map<string, OperationValidators> {
   // OpenAPI keywords that are not JSON Schema (example, nullable…) are annotations here, not errors.
   const ajv = new Ajv({ strict: false, allErrors: false });
-  addFormats(ajv);
-  ajv.addSchema(document as object, 'openapi');
+  // Path and query parameters arrive as strings: this instance turns "42" into 42 where the schema says integer.
+  const coercing = new Ajv({ strict: false, allErrors: false, coerceTypes: true });
+  for (const instance of [ajv, coercing]) {
+    addFormats(instance);
+    instance.addSchema(document as object, 'openapi');
+  }
   const validators = new Map<string, OperationValidators>();
   for (const [route, item] of Object.entries(document.paths)) {
     const shared = (item.parameters ?? []) as OpenApiOperation['parameters'];
@@ -47,15 +54,17 @@ export function compileValidators(document: OpenApiDocument): Map<string, Operat
         entry.body = ajv.compile({ $ref: `${pointer}/requestBody/content/application~1json/schema` });
       }
       const routePointer = pointer.slice(0, pointer.lastIndexOf('/'));
-      const pathParams = [
+      const parameters = [
         ...(shared ?? []).map((p, i) => ({ p, at: `${routePointer}/parameters/${i}` })),
         ...(op.parameters ?? []).map((p, i) => ({ p, at: `${pointer}/parameters/${i}` })),
-      ].filter(({ p }) => p.in === 'path');
-      if (pathParams.length > 0) {
-        entry.params = ajv.compile({
+      ];
+      for (const where of ['path', 'query'] as const) {
+        const params = parameters.filter(({ p }) => p.in === where);
+        if (params.length === 0) continue;
+        entry[where === 'path' ? 'params' : 'query'] = coercing.compile({
           type: 'object',
-          required: pathParams.map(({ p }) => p.name),
-          properties: Object.fromEntries(pathParams.map(({ p, at }) => [p.name, { $ref: `${at}/schema` }])),
+          required: params.filter(({ p }) => p.required).map(({ p }) => p.name),
+          properties: Object.fromEntries(params.map(({ p, at }) => [p.name, { $ref: `${at}/schema` }])),
         });
       }
       validators.set(op.operationId, entry);

@@ -5,6 +5,7 @@ import { validationError, type OperationValidators } from './openapi';
 import type { AuthController } from './controllers/auth-controller';
 import type { HealthController } from './controllers/health-controller';
 import type { ObjectController } from './controllers/object-controller';
+import type { AdminController } from './controllers/admin-controller';
 
 export type Method = 'get' | 'post' | 'patch' | 'delete';
 
@@ -25,10 +26,18 @@ export interface Controllers {
   auth: AuthController;
   objects: ObjectController;
   health: HealthController;
+  admin: AdminController;
 }
 
 /** Every route of the service, in one table. A test checks it against swagger.yaml. */
-export function routeTable(c: Controllers): RouteSpec[] {
+export function routeTable(c: Controllers, adminAuth: RequestHandler): RouteSpec[] {
+  const admin = (method: Method, path: string, operationId: string, handler: RouteSpec['handler']): RouteSpec => ({
+    method,
+    path: `/api/admin${path}`,
+    operationId,
+    guard: adminAuth,
+    handler,
+  });
   return [
     { method: 'post', path: '/api/auth/register', operationId: 'register', handler: c.auth.register },
     { method: 'post', path: '/api/auth/login', operationId: 'login', handler: c.auth.login },
@@ -51,6 +60,14 @@ export function routeTable(c: Controllers): RouteSpec[] {
     { method: 'get', path: '/api/quota', operationId: 'getQuota', scope: 'read', handler: c.objects.quota },
     { method: 'get', path: '/healthz', operationId: 'healthz', handler: c.health.healthz },
     { method: 'get', path: '/readyz', operationId: 'readyz', handler: c.health.readyz },
+    admin('post', '/tenants', 'adminCreateTenant', c.admin.createTenant),
+    admin('get', '/tenants', 'adminListTenants', c.admin.listTenants),
+    admin('get', '/tenants/:id', 'adminGetTenant', c.admin.getTenant),
+    admin('patch', '/tenants/:id', 'adminUpdateTenant', c.admin.updateTenant),
+    admin('delete', '/tenants/:id', 'adminDeleteTenant', c.admin.deleteTenant),
+    admin('post', '/tenants/:id/tokens', 'adminCreateToken', c.admin.createToken),
+    admin('get', '/tenants/:id/tokens', 'adminListTokens', c.admin.listTokens),
+    admin('delete', '/tenants/:id/tokens/:tokenId', 'adminRevokeToken', c.admin.revokeToken),
   ];
 }
 
@@ -75,6 +92,7 @@ export function mountRoutes(app: express.Express, routes: RouteSpec[], options: 
     if (route.guard) chain.push(route.guard);
     if (route.scope) chain.push(options.authenticate(route.scope));
     if (validators.params) chain.push(validateParams(validators.params));
+    if (validators.query) chain.push(validateQuery(validators.query));
     if (validators.body) chain.push(requireJson, parseJson, validateBody(validators.body));
     chain.push(route.handler as RequestHandler);
     app[route.method](route.path, ...chain);
@@ -93,6 +111,15 @@ function validateBody(validate: NonNullable<OperationValidators['body']>): Reque
   return (req, _res, next) => {
     if (req.body === undefined) return next(AppError.badRequest('a JSON body is required', 'VALIDATION_FAILED'));
     if (!validate(req.body)) return next(validationError(validate.errors, 'body'));
+    next();
+  };
+}
+
+function validateQuery(validate: NonNullable<OperationValidators['query']>): RequestHandler {
+  return (req, res, next) => {
+    const query = { ...(req.query as Record<string, unknown>) };
+    if (!validate(query)) return next(validationError(validate.errors, 'query'));
+    res.locals.query = query;
     next();
   };
 }

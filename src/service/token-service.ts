@@ -22,22 +22,28 @@ export class TokenService {
     private readonly lifetimeSeconds: number,
   ) {}
 
+  /** A login token lives JWT_LIFETIME_SECONDS; an API token as long as the operator says, or until revoked. */
+  issue(principal: Principal, nowSeconds: number): { token: string; expiresAt: Date };
   issue(
     principal: Principal,
     nowSeconds: number,
-    lifetimeSeconds = this.lifetimeSeconds,
-  ): { token: string; expiresAt: Date } {
-    const exp = nowSeconds + lifetimeSeconds;
+    lifetimeSeconds: number | null,
+  ): { token: string; expiresAt: Date | null };
+  issue(
+    principal: Principal,
+    nowSeconds: number,
+    lifetimeSeconds: number | null = this.lifetimeSeconds,
+  ): { token: string; expiresAt: Date | null } {
     const payload: Record<string, unknown> = {
       sub: String(principal.tenantId),
       tv: principal.tokenVersion,
       scope: principal.scopes.join(' '),
       iat: nowSeconds,
-      exp,
     };
+    if (lifetimeSeconds !== null) payload.exp = nowSeconds + lifetimeSeconds;
     if (principal.tokenId !== undefined) payload.jti = principal.tokenId;
     const token = jwt.sign(payload, this.secret, { algorithm: JWT_ALGORITHM });
-    return { token, expiresAt: new Date(exp * 1000) };
+    return { token, expiresAt: lifetimeSeconds === null ? null : new Date((nowSeconds + lifetimeSeconds) * 1000) };
   }
 
   /** The Principal of a payload whose signature and expiry were verified, or undefined if it is not ours. */

@@ -1,0 +1,188 @@
+import crypto from 'node:crypto';
+import type { Config } from '../config';
+import { AppError } from '../errors';
+import type { ObjectRepository } from '../db/repositories/object-repository';
+import type { TenantRecord, TenantRepository, TenantChanges } from '../db/repositories/tenant-repository';
+import type { ApiTokenRecord, ApiTokenRepository } from '../db/repositories/api-token-repository';
+import type { Clock } from './clock';
+import { hashPassword } from './password';
+import type { Scope, TokenService } from './token-service';
+import type { TenantAccess } from './tenant-access';
+
+export interface TenantView {
+  id: number;
+  user_name: string;
+  provisioned: number;
+  utilised: number;
+  objects: number;
+  suspended: boolean;
+  created_at: string;
+}
+
+export interface CreateTenantRequest {
+  user_name: string;
+  password?: string;
+  provisioned_capacity: number;
+}
+
+export interface UpdateTenantRequest {
+  provisioned_capacity?: number;
+  suspended?: boolean;
+  password?: string;
+}
+
+export interface CreateTokenRequest {
+  scopes: Scope[];
+  expires_in?: number;
+  name?: string;
+}
+
+export interface TokenView {
+  id: string;
+  name: string | null;
+  scopes: Scope[];
+  created_at: string;
+  expires_at: string | null;
+}
+
+export interface ListTenantsQuery {
+  limit?: number;
+  cursor?: string;
+  prefix?: string;
+}
+
+const DEFAULT_PAGE = 50;
+
+const tenantNotFound = (): AppError => AppError.notFound('tenant not found', 'TENANT_NOT_FOUND');
+
+/** Operators' rules: provisioning tenants and quotas, suspension, deletion, API tokens. */
+export class AdminService {
+  constructor(
+    private readonly config: Config,
+    private readonly tenants: TenantRepository,
+    private readonly objects: ObjectRepository,
+    private readonly apiTokens: ApiTokenRepository,
+    private readonly tokens: TokenService,
+    private readonly access: TenantAccess,
+    private readonly clock: Clock,
+  ) {}
+
+  async createTenant(body: CreateTenantRequest): Promise<TenantView> {
+    const passwordHash = body.password === undefined ? null : await hashPassword(body.password);
+    const id = await this.tenants.create(
+      { userName: body.user_name, passwordHash, provisioned: body.provisioned_capacity },
+      this.clock.nowMs(),
+    );
+    if (id === undefined) throw new AppError(409, 'USER_EXISTS', 'user already exists');
+    return this.getTenant(id);
+  }
+
+  async getTenant(id: number): Promise<TenantView> {
+    const record = await this.tenants.find(id);
+    if (!record) throw tenantNotFound();
+    return tenantView(record);
+  }
+
+  /** A page in creation order; the cursor is opaque to clients and null on the last page. */
+  async listTenants(query: ListTenantsQuery): Promise<{ tenants: TenantView[]; next_cursor: string | null }> {
+    const limit = query.limit ?? DEFAULT_PAGE;
+    const afterId = query.cursor === undefined ? 0 : decodeCursor(query.cursor);
+    const page = await this.tenants.list(limit + 1, afterId, query.prefix);
+    const more = page.length > limit;
+    const tenants = page.slice(0, limit).map(tenantView);
+    return { tenants, next_cursor: more ? encodeCursor(tenants[tenants.length - 1].id) : null };
+  }
+
+  async updateTenant(id: number, body: UpdateTenantRequest): Promise<TenantView> {
+    const changes: TenantChanges = {};
+    if (body.provisioned_capacity !== undefined) changes.provisioned = body.provisioned_capacity;
+    if (body.suspended !== undefined) changes.suspended = body.suspended;
+    if (body.password !== undefined) changes.passwordHash = await hashPassword(body.password);
+    if (!(await this.tenants.update(id, changes, this.clock.nowMs()))) throw tenantNotFound();
+    this.access.forgetTenant(id);
+    return this.getTenant(id);
+  }
+
+  /**
+   * Marks the tenant deleted (every instance refuses it from then on), then removes its objects in chunks
+   * of PURGE_CHUNK_ROWS so that no statement locks many rows, then its tokens and its row. A deletion cut
+   * short is finished by repeating the DELETE.
+   */
+  async deleteTenant(id: number): Promise<void> {
+    if (!(await this.tenants.markDeleted(id, this.clock.nowMs()))) throw tenantNotFound();
+    this.access.forgetTenant(id);
+    while ((await this.objects.removeTenantChunk(id, this.config.purgeChunkRows)) > 0);
+    await this.tenants.removeDeleted(id);
+  }
+
+  async createToken(
+    tenantId: number,
+    body: CreateTokenRequest,
+  ): Promise<{ id: string; token: string; scopes: Scope[]; expires_at: string | null }> {
+    const tenant = await this.tenants.accessState(tenantId);
+    if (!tenant || tenant.deleted) throw tenantNotFound();
+    const now = this.clock.nowSeconds();
+    const id = `tok_${crypto.randomBytes(12).toString('hex')}`;
+    const scopes: Scope[] = body.scopes.includes('write') ? ['read', 'write'] : ['read'];
+    const lifetime = body.expires_in ?? null;
+    await this.apiTokens.create({
+      id,
+      tenantId,
+      name: body.name ?? null,
+      scopes,
+      createdAtMs: this.clock.nowMs(),
+      expiresAt: lifetime === null ? null : now + lifetime,
+    });
+    const { token, expiresAt } = this.tokens.issue({ tenantId, scopes, tokenVersion: 0, tokenId: id }, now, lifetime);
+    return { id, token, scopes, expires_at: expiresAt === null ? null : rfc3339(expiresAt.getTime()) };
+  }
+
+  async listTokens(tenantId: number): Promise<{ tokens: TokenView[] }> {
+    await this.getTenant(tenantId);
+    const tokens = await this.apiTokens.listActive(tenantId);
+    return { tokens: tokens.map(tokenView) };
+  }
+
+  async revokeToken(tenantId: number, tokenId: string): Promise<void> {
+    if (!(await this.apiTokens.revoke(tenantId, tokenId, this.clock.nowMs()))) {
+      throw AppError.notFound('token not found', 'TOKEN_NOT_FOUND');
+    }
+    this.access.forgetToken(tokenId);
+  }
+}
+
+function tenantView(r: TenantRecord): TenantView {
+  return {
+    id: r.id,
+    user_name: r.userName,
+    provisioned: r.provisioned,
+    utilised: r.utilised,
+    objects: r.objects,
+    suspended: r.suspended,
+    created_at: rfc3339(r.createdAtMs),
+  };
+}
+
+function tokenView(r: ApiTokenRecord): TokenView {
+  return {
+    id: r.id,
+    name: r.name,
+    scopes: r.scopes,
+    created_at: rfc3339(r.createdAtMs),
+    expires_at: r.expiresAt === null ? null : rfc3339(r.expiresAt * 1000),
+  };
+}
+
+function rfc3339(ms: number): string {
+  return new Date(ms).toISOString().replace(/\.\d{3}Z$/, 'Z');
+}
+
+function encodeCursor(lastId: number): string {
+  return Buffer.from(`t:${lastId}`).toString('base64url');
+}
+
+function decodeCursor(cursor: string): number {
+  const match = /^t:(\d{1,15})$/.exec(Buffer.from(cursor, 'base64url').toString('utf8'));
+  if (!match) throw AppError.badRequest('cursor is not one this service issued', 'INVALID_CURSOR');
+  return Number(match[1]);
+}

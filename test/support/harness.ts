@@ -1,4 +1,6 @@
 import crypto from 'node:crypto';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
 import type { Express } from 'express';
 import request from 'supertest';
 import { loadConfig, type Config } from '../../src/config';
@@ -102,3 +104,101 @@ export async function ledger(
 }
 
 export { request };
+
+// ---------------------------------------------------------------------------------------------------------------
+// Helpers shared by the integration tests.
+// ---------------------------------------------------------------------------------------------------------------
+
+/**
+ * A key as one path segment. encodeURIComponent leaves `.` alone, and a client's URL parser folds the
+ * segments `.` and `..` away (`/api/object/..` becomes `/api/`): encode dots as well so every key round-trips.
+ */
+export function encodeKey(key: string): string {
+  return encodeURIComponent(key).replace(/[.!'()*]/g, (c) => '%' + c.charCodeAt(0).toString(16).toUpperCase());
+}
+
+export function objectPath(key: string): string {
+  return '/api/object/' + encodeKey(key);
+}
+
+/** The stored size of a value: the UTF-8 byte length of its compact JSON. */
+export function jsonSize(value: unknown): number {
+  return Buffer.byteLength(JSON.stringify(value), 'utf8');
+}
+
+/** An ASCII string value whose compact JSON is exactly `bytes` long (the two quotes included). */
+export function valueOfSize(bytes: number): string {
+  if (bytes < 2) throw new Error('a JSON string is at least 2 bytes');
+  return 'x'.repeat(bytes - 2);
+}
+
+interface ErrorResponse {
+  status: number;
+  headers: Record<string, string>;
+  body: unknown;
+}
+
+/** Every error is JSON {"message","status_code","code"} with status_code equal to the HTTP status. */
+export function expectError(res: ErrorResponse, status: number, code?: string, message?: string | RegExp): void {
+  expect({ status: res.status, body: res.body }).toMatchObject({ status });
+  expect(res.headers['content-type']).toMatch(/^application\/json/);
+  const body = res.body as Record<string, unknown>;
+  expect(Object.keys(body).sort()).toEqual(['code', 'message', 'status_code']);
+  expect(body.status_code).toBe(status);
+  expect(typeof body.message).toBe('string');
+  expect(typeof body.code).toBe('string');
+  if (code !== undefined) expect(body.code).toBe(code);
+  if (typeof message === 'string') expect(body.message).toContain(message);
+  else if (message instanceof RegExp) expect(body.message).toMatch(message);
+}
+
+/** Asserts the ledger equals what is stored, and returns it. */
+export async function expectLedgerExact(h: Harness, tenantId: number): Promise<Awaited<ReturnType<typeof ledger>>> {
+  const l = await ledger(h, tenantId);
+  expect({ utilised: l.utilised, objectCount: l.objectCount }).toEqual({
+    utilised: l.storedBytes,
+    objectCount: l.storedObjects,
+  });
+  return l;
+}
+
+/** The app on a real port, for tests that fire many requests at once (supertest would start a server per request). */
+export async function listen(h: Harness): Promise<{ url: string; close(): Promise<void> }> {
+  const server = http.createServer(h.app);
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  return {
+    url: `http://127.0.0.1:${port}`,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+      }),
+  };
+}
+
+/**
+ * Runs `write` with the app's clock 1000 s behind and hands it a ttl 500 s in the real past: the app accepts
+ * the ttl, while the database (and the app, once the clock is back) sees the object as already expired.
+ */
+export async function writeExpiredInDb<T>(h: Harness, write: (ttl: number) => Promise<T>): Promise<T> {
+  const saved = h.clock.offsetSeconds;
+  h.clock.offsetSeconds = -1000;
+  try {
+    return await write(Math.floor(Date.now() / 1000) - 500);
+  } finally {
+    h.clock.offsetSeconds = saved;
+  }
+}
+
+/** A small deterministic PRNG (mulberry32), so a failing storm can be replayed. */
+export function prng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}

@@ -58,7 +58,9 @@ const bodyParserErrors: Record<string, [number, string, string]> = {
 export function toAppError(err: unknown): { error: AppError; fault: boolean } {
   if (err instanceof AppError) return { error: err, fault: err.status >= 500 };
   const e = (err ?? {}) as HttpishError;
-  if (typeof e.type === 'string' && e.type in bodyParserErrors) {
+  // Own keys only: `in` would also find Object.prototype members ('toString', 'constructor'…), which are not
+  // [status, code, message] triples, and the error handler itself would throw.
+  if (typeof e.type === 'string' && Object.hasOwn(bodyParserErrors, e.type)) {
     const [status, code, message] = bodyParserErrors[e.type];
     return { error: new AppError(status, code, message), fault: status >= 500 };
   }

@@ -119,6 +119,8 @@ export const sqliteDialect: Dialect = {
           conn.pragma('synchronous = NORMAL');
           conn.pragma('foreign_keys = ON');
           conn.pragma('busy_timeout = 5000');
+          // LIKE compares case-sensitively, as MySQL does on the service's binary collation.
+          conn.pragma('case_sensitive_like = ON');
           done(null, conn);
         },
       },

@@ -9,7 +9,15 @@ import { AppError } from '../errors';
 export interface OpenApiOperation {
   operationId: string;
   requestBody?: { content?: Record<string, { schema?: unknown }> };
-  parameters?: { name: string; in: string; required?: boolean; schema?: unknown }[];
+  parameters?: OpenApiParameter[];
+}
+
+export interface OpenApiParameter {
+  name: string;
+  in: string;
+  required?: boolean;
+  schema?: unknown;
+  $ref?: string;
 }
 
 export interface OpenApiDocument {
@@ -54,10 +62,11 @@ export function compileValidators(document: OpenApiDocument): Map<string, Operat
         entry.body = ajv.compile({ $ref: `${pointer}/requestBody/content/application~1json/schema` });
       }
       const routePointer = pointer.slice(0, pointer.lastIndexOf('/'));
+      // A parameter may be written in place or as a $ref to components/parameters: validate either.
       const parameters = [
         ...(shared ?? []).map((p, i) => ({ p, at: `${routePointer}/parameters/${i}` })),
         ...(op.parameters ?? []).map((p, i) => ({ p, at: `${pointer}/parameters/${i}` })),
-      ];
+      ].map(({ p, at }) => (p.$ref ? { p: resolve(document, p.$ref), at: `openapi${p.$ref}` } : { p, at }));
       for (const where of ['path', 'query'] as const) {
         const params = parameters.filter(({ p }) => p.in === where);
         if (params.length === 0) continue;
@@ -71,6 +80,15 @@ export function compileValidators(document: OpenApiDocument): Map<string, Operat
     }
   }
   return validators;
+}
+
+function resolve(document: OpenApiDocument, ref: string): OpenApiParameter {
+  let node: unknown = document;
+  for (const part of ref.replace(/^#\//, '').split('/')) {
+    node = (node as Record<string, unknown>)[part.replace(/~1/g, '/').replace(/~0/g, '~')];
+  }
+  if (!node) throw new Error(`swagger.yaml: unresolvable $ref ${ref}`);
+  return node as OpenApiParameter;
 }
 
 /** One client-facing sentence from ajv's first error, naming the field it is about. */

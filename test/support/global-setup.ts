@@ -5,12 +5,15 @@ import mysql from 'mysql2/promise';
 import { loadConfig } from '../../src/config';
 import { createDb, closeDb } from '../../src/db/knex';
 import { migrateLatest } from '../../src/db/migrate';
-import { MYSQL_STATUS_ENV, TEST_MYSQL_URL } from './targets';
+import { BASE_MYSQL_URL, MYSQL_STATUS_ENV } from './targets';
 
 /** Creates the test databases once per run: a fresh MySQL schema and a fresh SQLite folder, both migrated. */
 export default async function globalSetup(): Promise<void> {
-  const url = new URL(TEST_MYSQL_URL);
-  const database = url.pathname.slice(1);
+  const url = new URL(BASE_MYSQL_URL);
+  const database = `${url.pathname.slice(1)}_${process.pid}`;
+  url.pathname = `/${database}`;
+  const TEST_MYSQL_URL = url.toString();
+  process.env.TENANTKV_TEST_MYSQL_URL = TEST_MYSQL_URL;
   try {
     const conn = await mysql.createConnection({
       host: url.hostname,

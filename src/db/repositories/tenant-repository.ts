@@ -103,7 +103,9 @@ export class TenantRepository {
       .andWhere('deleted', false)
       .orderBy('id')
       .limit(limit);
-    if (prefix) query.andWhere('user_name', 'like', `${prefix.replace(/[\\%_]/g, (c) => `\\${c}`)}%`);
+    if (prefix) {
+      query.andWhereRaw("user_name LIKE ? ESCAPE '!'", [`${prefix.replace(/[!%_]/g, (c) => `!${c}`)}%`]);
+    }
     return (await query).map(toRecord);
   }
 

@@ -21,8 +21,7 @@ BEGIN
   SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED;
   purge_loop: WHILE chunks < max_chunks DO
     SET now_s = UNIX_TIMESTAMP();
-    SET tid = NULL;
-    SELECT tenant_id INTO tid FROM objects WHERE expires_at <= now_s ORDER BY expires_at LIMIT 1;
+    SET tid = (SELECT tenant_id FROM objects WHERE expires_at <= now_s ORDER BY expires_at LIMIT 1);
     IF tid IS NULL THEN
       LEAVE purge_loop;
     END IF;

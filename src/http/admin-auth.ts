@@ -48,7 +48,7 @@ export function createAdminAuth(adminKeys: string[], tokens: TokenService): Requ
 function isTenantToken(token: string, tokens: TokenService): boolean {
   try {
     return (
-      tokens.principalOf(jwt.verify(token, tokens.verificationSecret, { algorithms: [JWT_ALGORITHM] })) !== undefined
+      tokens.principalOf(jwt.verify(token, tokens.verificationKey, { algorithms: [JWT_ALGORITHM] })) !== undefined
     );
   } catch {
     return false;

@@ -31,7 +31,9 @@ export function createTenantAuth(tokens: TokenService, access: TenantAccess): (s
   const passport = new Passport();
   const options: StrategyOptionsWithoutRequest = {
     jwtFromRequest: tokenFromRequest,
-    secretOrKey: tokens.verificationSecret,
+    // passport-jwt hands the key to jsonwebtoken untouched; its types predate KeyObject, which is what keeps
+    // verification fast (see TokenService).
+    secretOrKey: tokens.verificationKey as unknown as Buffer,
     algorithms: [JWT_ALGORITHM],
   };
   passport.use(

@@ -47,9 +47,7 @@ export function createAdminAuth(adminKeys: string[], tokens: TokenService): Requ
 
 function isTenantToken(token: string, tokens: TokenService): boolean {
   try {
-    return (
-      tokens.principalOf(jwt.verify(token, tokens.verificationKey, { algorithms: [JWT_ALGORITHM] })) !== undefined
-    );
+    return tokens.principalOf(jwt.verify(token, tokens.verificationKey, { algorithms: [JWT_ALGORITHM] })) !== undefined;
   } catch {
     return false;
   }

@@ -118,6 +118,9 @@ export function loadConfig(env: Env = process.env, overrides: Partial<Config> = 
   if (config.adminApiKeys.some((key) => key.length < 16)) {
     throw new ConfigError('every key in ADMIN_API_KEYS must be at least 16 characters long');
   }
+  if (config.databaseUrl === undefined && config.webConcurrency > 1) {
+    throw new ConfigError('WEB_CONCURRENCY must be 1 with the embedded SQLite database (set DATABASE_URL for more)');
+  }
   if (config.authCacheSeconds > 4) {
     throw new ConfigError('AUTH_CACHE_SECONDS must be at most 4: a suspension must reach every instance within 5 s');
   }

@@ -40,6 +40,11 @@ END`;
 
 export const PURGE_EVENT = 'tenantkv_purge';
 
+/** The event's body: one run purges at most 1000 chunks. The service keeps `chunkRows` in step with its setting. */
+export function purgeEventBody(chunkRows: number): string {
+  return `CALL tenantkv_purge_expired(${Math.trunc(chunkRows)}, 1000)`;
+}
+
 export async function up(knex: Knex): Promise<void> {
   if (!isMysql(knex)) return;
   try {
@@ -47,8 +52,7 @@ export async function up(knex: Knex): Promise<void> {
     await knex.raw(PURGE_PROCEDURE);
     await knex.raw(`DROP EVENT IF EXISTS ${PURGE_EVENT}`);
     await knex.raw(
-      `CREATE EVENT ${PURGE_EVENT} ON SCHEDULE EVERY 60 SECOND ON COMPLETION PRESERVE ENABLE
-       DO CALL tenantkv_purge_expired(1000, 1000)`,
+      `CREATE EVENT ${PURGE_EVENT} ON SCHEDULE EVERY 60 SECOND ON COMPLETION PRESERVE ENABLE DO ${purgeEventBody(1000)}`,
     );
   } catch (err) {
     if (!isPrivilegeError(err)) throw err;

@@ -73,20 +73,18 @@ export class PurgeService {
   private async chooseMode(): Promise<PurgeMode> {
     if (!this.db.dialect.hasEvents) return 'in-process';
     try {
+      const ready = await this.purge.ensureEvent(this.config.purgeIntervalSeconds, this.config.purgeChunkRows);
       const state = await this.purge.eventState();
-      if (!state.eventEnabled || !state.schedulerOn) {
-        this.logger.warn(
-          { eventScheduler: state.schedulerOn, eventEnabled: state.eventEnabled },
-          'the purge EVENT cannot run here (event_scheduler off, or the event is missing)',
-        );
-        return 'in-process';
-      }
-      if (state.intervalSeconds !== this.config.purgeIntervalSeconds) {
-        await this.purge.setEventInterval(this.config.purgeIntervalSeconds, this.config.purgeChunkRows);
-      }
-      return 'event';
+      if (ready && state.eventEnabled && state.schedulerOn) return 'event';
+      this.logger.warn(
+        { eventScheduler: state.schedulerOn, eventEnabled: state.eventEnabled, mayCreateEvent: ready },
+        state.schedulerOn
+          ? 'the purge EVENT is missing and this database user may not create it (needs CREATE ROUTINE, ALTER ROUTINE, EVENT)'
+          : 'the MySQL event scheduler is off (SET GLOBAL event_scheduler = ON to let the database purge)',
+      );
+      return 'in-process';
     } catch (err) {
-      this.logger.warn({ err }, 'cannot inspect or alter the purge EVENT');
+      this.logger.warn({ err }, 'cannot inspect or set up the purge EVENT');
       return 'in-process';
     }
   }

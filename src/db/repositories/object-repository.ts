@@ -1,6 +1,7 @@
 import type { Knex } from 'knex';
 import type { Db } from '../knex';
-import { inTransaction } from '../transaction';
+import { inTransaction, runScript } from '../transaction';
+import { DELETE_ONE, PUT_ONE } from './object-scripts';
 import { ledgerAllows } from '../../service/quota-rules';
 
 export interface StoredObject {
@@ -58,6 +59,17 @@ export class ObjectRepository {
 
   /** Creates or replaces one object, charging only the size difference; refuses what would pass the quota. */
   async put(tenantId: number, write: ObjectWrite, now: number): Promise<WriteOutcome> {
+    if (this.db.dialect.multiStatements) {
+      const { key, value, size, expiresAt } = write;
+      const results = await runScript(this.db, PUT_ONE, [
+        ...[tenantId, tenantId, key, size, tenantId],
+        ...[tenantId, key, value, size, expiresAt],
+      ]);
+      const [outcome] = results[results.length - 1] as Record<string, unknown>[];
+      if (!Number(outcome.tenant)) return 'no_tenant';
+      if (Number(outcome.ok)) return 'written';
+      // Refused: the path below reclaims the tenant's expired objects, if any, and decides again.
+    }
     return inTransaction(this.db, async (trx) => {
       const [row] = await rows(trx.raw(this.lockTenantAndKeySql, [write.key, tenantId]), this.db);
       if (!row) return 'no_tenant';
@@ -83,6 +95,10 @@ export class ObjectRepository {
 
   /** Deletes one object and refunds its size; a missing key is not an error. */
   async delete(tenantId: number, key: string): Promise<void> {
+    if (this.db.dialect.multiStatements) {
+      await runScript(this.db, DELETE_ONE, [tenantId, tenantId, key, tenantId, key, tenantId]);
+      return;
+    }
     await inTransaction(this.db, async (trx) => {
       const [row] = await rows(trx.raw(this.lockTenantAndKeySql, [key, tenantId]), this.db);
       const oldSize = row ? toNumberOrNull(row.old_size) : null;

@@ -16,6 +16,8 @@ export interface Dialect {
   byteLength(column: string): string;
   /** How many bound parameters one statement may carry. */
   maxBindings: number;
+  /** How many rows one multi-row INSERT may carry. */
+  maxRowsPerInsert: number;
   /** True when the error is a deadlock or lock wait timeout that a retried transaction can resolve. */
   isRetryable(err: unknown): boolean;
   /** One query may carry several statements, so a whole transaction can be one round trip. */
@@ -98,7 +100,9 @@ export const mysqlDialect: Dialect = {
     }
   },
   byteLength: (column) => `LENGTH(${column})`,
+  // mysql2 formats parameters into the query text, so only max_allowed_packet bounds a statement.
   maxBindings: 60_000,
+  maxRowsPerInsert: Number.POSITIVE_INFINITY,
   rowsOf: (result) => (result as [Record<string, unknown>[]])[0],
   isRetryable: (err) => {
     const code = errorCode(err);
@@ -139,6 +143,9 @@ export const sqliteDialect: Dialect = {
   withNamedLock: (_knex, _name, work) => work(),
   byteLength: (column) => `length(CAST(${column} AS BLOB))`,
   maxBindings: 32_000,
+  // knex writes a multi-row SQLite insert as SELECT … UNION ALL SELECT …, and SQLite refuses more than 500
+  // terms in one compound SELECT (SQLITE_MAX_COMPOUND_SELECT).
+  maxRowsPerInsert: 500,
   rowsOf: (result) => result as Record<string, unknown>[],
   isRetryable: (err) => errorCode(err) === 'SQLITE_BUSY',
   isDuplicateKey: (err) => {

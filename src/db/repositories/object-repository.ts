@@ -29,8 +29,6 @@ interface LockedTenant {
 const RECLAIM_CHUNK = 1000;
 /** A write refused for quota first reclaims at most this many chunks of the tenant's expired objects. */
 const RECLAIM_MAX_CHUNKS = 100;
-/** SQLite's default limit on the terms of one compound SELECT, which is how knex writes its multi-row inserts. */
-const SQLITE_MAX_COMPOUND_SELECT = 500;
 
 /**
  * All SQL on objects and on the ledger columns of tenants. Every transaction that changes a tenant's objects
@@ -172,14 +170,9 @@ export class ObjectRepository {
       size: w.size,
       expires_at: w.expiresAt,
     }));
-    // One multi-row statement where the database accepts that many parameters (MySQL: always, up to the
-    // batch limits); SQLite caps bound parameters, so its batch is split, still inside this transaction.
-    // knex writes a multi-row SQLite insert as SELECT … UNION ALL SELECT …, and SQLite refuses more than
-    // SQLITE_MAX_COMPOUND_SELECT (500) terms in one compound SELECT: split there too.
-    const perStatement = Math.min(
-      Math.floor(this.db.dialect.maxBindings / 5),
-      this.db.dialect.name === 'sqlite' ? SQLITE_MAX_COMPOUND_SELECT : Infinity,
-    );
+    // One multi-row statement on MySQL; SQLite takes fewer rows per statement, so there the batch is split,
+    // still inside this one transaction.
+    const perStatement = this.db.dialect.maxRowsPerInsert;
     for (let i = 0; i < records.length; i += perStatement) {
       await trx('objects')
         .insert(records.slice(i, i + perStatement))

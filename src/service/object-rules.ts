@@ -30,10 +30,32 @@ export function nestingExceeds(value: unknown, limit: number): boolean {
   return false;
 }
 
+/**
+ * True when the value holds a number that is not finite. Parsed JSON has one only where a literal overflowed
+ * a double (1e400 parses to Infinity), and JSON.stringify would silently store it as null.
+ */
+export function hasNonFiniteNumber(value: unknown): boolean {
+  const stack: unknown[] = [value];
+  while (stack.length > 0) {
+    const node = stack.pop();
+    if (typeof node === 'number') {
+      if (!Number.isFinite(node)) return true;
+    } else if (node !== null && typeof node === 'object') {
+      for (const child of Array.isArray(node) ? node : Object.values(node as Record<string, unknown>)) {
+        if (typeof child === 'number' || (child !== null && typeof child === 'object')) stack.push(child);
+      }
+    }
+  }
+  return false;
+}
+
 /** The stored form of a value and its size: its compact JSON text and that text's UTF-8 byte length. */
 export function serializeValue(value: unknown, limits: ValueLimits): { text: string; size: number } {
   if (nestingExceeds(value, limits.maxDepth)) {
     throw AppError.badRequest(`value is nested deeper than ${limits.maxDepth} levels`, 'VALUE_TOO_DEEP');
+  }
+  if (hasNonFiniteNumber(value)) {
+    throw AppError.badRequest('value holds a number outside the range of a double (e.g. 1e400)', 'INVALID_VALUE');
   }
   const text = JSON.stringify(value);
   const size = Buffer.byteLength(text, 'utf8');

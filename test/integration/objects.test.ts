@@ -68,6 +68,33 @@ describe.each(targets())('objects on %s', (target) => {
     expect(({} as Record<string, unknown>).polluted).toBeUndefined();
   });
 
+  it('refuses a number that overflows a double (1e400) rather than storing it as null', async () => {
+    for (const raw of ['1e400', '[1,-1e400]', '{"a":{"b":1e999}}']) {
+      const res = await request(h.app)
+        .post('/api/object')
+        .set(t.auth)
+        .set('Content-Type', 'application/json')
+        .send(`{"key":"n","value":${raw}}`);
+      expectError(res, 400, 'INVALID_VALUE');
+    }
+    expectError(await get('n'), 404, 'OBJECT_NOT_FOUND');
+    expect(await expectLedgerExact(h, t.id)).toMatchObject({ objectCount: 0 });
+  });
+
+  it('stores integers beyond 2^53 exactly as sent', async () => {
+    // JSON numbers are arbitrary precision; a key-value store must give back the digits it was given.
+    const text = '{"id":12345678901234567890,"neg":-9007199254740993}';
+    await request(h.app)
+      .post('/api/object')
+      .set(t.auth)
+      .set('Content-Type', 'application/json')
+      .send(`{"key":"big","value":${text}}`)
+      .expect(201);
+    const got = await get('big').expect(200);
+    expect(got.text).toBe(`{"key":"big","value":${text},"ttl":0}`);
+    expect((await expectLedgerExact(h, t.id)).utilised).toBe(text.length);
+  });
+
   it('stores the compact form of a value sent with whitespace, and charges that', async () => {
     await request(h.app)
       .post('/api/object')

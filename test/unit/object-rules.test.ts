@@ -1,5 +1,12 @@
 import { AppError } from '../../src/errors';
-import { checkKey, expiryFromTtl, isExpired, nestingExceeds, serializeValue } from '../../src/service/object-rules';
+import {
+  checkKey,
+  expiryFromTtl,
+  hasNonFiniteNumber,
+  isExpired,
+  nestingExceeds,
+  serializeValue,
+} from '../../src/service/object-rules';
 
 const limits = { maxBytes: 16384, maxDepth: 100 };
 
@@ -115,10 +122,32 @@ describe('serializeValue', () => {
     expect(thrown(() => serializeValue(nestedArrays(101), limits)).code).toBe('VALUE_TOO_DEEP');
   });
 
+  it('refuses a number that overflowed a double instead of storing it as null', () => {
+    for (const value of [JSON.parse('1e400'), JSON.parse('[1, -1e400]'), JSON.parse('{"a":{"b":[0, 1e999]}}')]) {
+      const err = thrown(() => serializeValue(value, limits));
+      expect(err.status).toBe(400);
+      expect(err.code).toBe('INVALID_VALUE');
+    }
+    expect(serializeValue(JSON.parse('[1.7976931348623157e308, 5e-324, -0]'), limits).text).toBe(
+      '[1.7976931348623157e+308,5e-324,0]',
+    );
+  });
+
   it('uses the limits it is given (a batch item may be bigger than a single value)', () => {
     const big = 'x'.repeat(100000);
     expect(serializeValue(big, { maxBytes: 4194304, maxDepth: 100 }).size).toBe(100002);
     expect(thrown(() => serializeValue(big, limits)).code).toBe('VALUE_TOO_LARGE');
+  });
+});
+
+describe('hasNonFiniteNumber', () => {
+  it('finds Infinity, -Infinity and NaN at any depth, and nothing else', () => {
+    expect(hasNonFiniteNumber(Infinity)).toBe(true);
+    expect(hasNonFiniteNumber([[[{ x: -Infinity }]]])).toBe(true);
+    expect(hasNonFiniteNumber({ a: 1, b: [2, { c: NaN }] })).toBe(true);
+    expect(hasNonFiniteNumber({ a: 1, b: [2, { c: 'Infinity' }], d: null, e: 1e308 })).toBe(false);
+    expect(hasNonFiniteNumber(null)).toBe(false);
+    expect(hasNonFiniteNumber(JSON.parse('['.repeat(100000) + ']'.repeat(100000)))).toBe(false);
   });
 });
 

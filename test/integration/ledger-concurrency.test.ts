@@ -36,6 +36,57 @@ describe.each(targets())('ledger under concurrency on %s', (target) => {
   const put = (t: TestTenant, key: string, value: unknown) =>
     request(server.url).post('/api/object').set(t.auth).send({ key, value });
 
+  describe('quota', () => {
+    it('accepts a write that fills the quota exactly, and refuses one byte more with 403, writing nothing', async () => {
+      const t = await makeTenant(h, 1000);
+      await put(t, 'a', valueOfSize(600)).expect(201);
+      await put(t, 'b', valueOfSize(400)).expect(201);
+      expectError(await put(t, 'c', valueOfSize(2)), 403, 'QUOTA_EXCEEDED', 'quota exceeded');
+      expectError(await request(server.url).get(objectPath('c')).set(t.auth), 404, 'OBJECT_NOT_FOUND');
+      expect(await expectLedgerExact(h, t.id)).toMatchObject({ utilised: 1000, objectCount: 2 });
+    });
+
+    it('refuses an overwrite that grows past the quota and keeps the old value', async () => {
+      const t = await makeTenant(h, 1000);
+      await put(t, 'a', valueOfSize(600)).expect(201);
+      await put(t, 'b', valueOfSize(300)).expect(201);
+      expectError(await put(t, 'a', valueOfSize(701)), 403, 'QUOTA_EXCEEDED');
+      expect((await request(server.url).get(objectPath('a')).set(t.auth).expect(200)).body.value).toBe(
+        valueOfSize(600),
+      );
+      expect(await expectLedgerExact(h, t.id)).toMatchObject({ utilised: 900, objectCount: 2 });
+      // Growing by exactly what is left is fine: only the difference is charged.
+      await put(t, 'a', valueOfSize(700)).expect(201);
+      expect(await expectLedgerExact(h, t.id)).toMatchObject({ utilised: 1000, objectCount: 2 });
+    });
+
+    it('lets a tenant whose quota was lowered below its usage shrink and delete, but not grow', async () => {
+      const t = await makeTenant(h, 1000);
+      await put(t, 'a', valueOfSize(500)).expect(201);
+      await put(t, 'b', valueOfSize(500)).expect(201);
+      await h.db.knex('tenants').update({ provisioned: 300 }).where('id', t.id);
+      expectError(await put(t, 'c', valueOfSize(2)), 403, 'QUOTA_EXCEEDED');
+      expectError(await put(t, 'a', valueOfSize(501)), 403, 'QUOTA_EXCEEDED');
+      await put(t, 'a', valueOfSize(500)).expect(201); // same size: no change to the ledger
+      await put(t, 'a', valueOfSize(100)).expect(201);
+      await request(server.url).delete(objectPath('b')).set(t.auth).expect(204);
+      expect(await expectLedgerExact(h, t.id)).toMatchObject({ utilised: 100, objectCount: 1 });
+      await put(t, 'c', valueOfSize(200)).expect(201);
+      expectError(await put(t, 'd', valueOfSize(2)), 403, 'QUOTA_EXCEEDED');
+      expect((await request(server.url).get('/api/quota').set(t.auth).expect(200)).body).toEqual({
+        provisioned: 300,
+        utilised: 300,
+      });
+    });
+
+    it('refuses everything but deletes and shrinking for a tenant with a quota of 0', async () => {
+      const t = await makeTenant(h, 0);
+      expectError(await put(t, 'a', null), 403, 'QUOTA_EXCEEDED');
+      expect(await expectLedgerExact(h, t.id)).toMatchObject({ utilised: 0, objectCount: 0 });
+      await request(server.url).delete(objectPath('a')).set(t.auth).expect(204);
+    });
+  });
+
   it('keeps utilised == SUM(size) and object_count == COUNT(*) for 20 tenants × 50 mixed parallel operations', async () => {
     const random = prng(20261122);
     const capacity = 12_000;

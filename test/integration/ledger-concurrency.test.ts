@@ -197,6 +197,30 @@ describe.each(targets())('ledger under concurrency on %s', (target) => {
     }
   });
 
+  it('reclaims expired objects exactly once when many writers need the space at the same time', async () => {
+    const quota = 5000;
+    const t = await makeTenant(h, quota);
+    const soon = h.clock.nowSeconds() + 5;
+    const expiring = Array.from({ length: 40 }, (_, i) => ({ key: `old${i}`, value: valueOfSize(100), ttl: soon }));
+    await request(server.url).post('/api/batch/object').set(t.auth).send(expiring).expect(201);
+    h.clock.offsetSeconds = 10;
+    try {
+      // 4000 bytes are held by expired objects. Whatever the order, 12 writes of 400 bytes fit in 5000.
+      const results = await Promise.all(Array.from({ length: 30 }, (_, i) => put(t, `new${i}`, valueOfSize(400))));
+      expect(results.filter((r) => r.status === 201)).toHaveLength(12);
+      for (const r of results.filter((x) => x.status !== 201)) expectError(r, 403, 'QUOTA_EXCEEDED');
+      const stored = await h.db
+        .knex('objects')
+        .where('tenant_id', t.id)
+        .andWhere('k', 'like', 'old%')
+        .count({ n: '*' });
+      expect(Number(stored[0].n)).toBe(0);
+      expect(await expectLedgerExact(h, t.id)).toMatchObject({ utilised: 4800, objectCount: 12 });
+    } finally {
+      h.clock.offsetSeconds = 0;
+    }
+  });
+
   it('does not double-charge when many writers create the same new key at once', async () => {
     const t = await makeTenant(h, 1_000_000);
     const values = Array.from({ length: 40 }, (_, i) => valueOfSize(10 + i * 13));

@@ -57,6 +57,7 @@ describe.each(targets())('objects on %s', (target) => {
     ['an empty object', {}],
     ['a mixed structure', { a: [1, 'two', null, { b: [true, { c: {} }] }], 'key with spaces': 'é', '': 0 }],
     ['an object with a __proto__ member', JSON.parse('{"__proto__":{"polluted":true},"x":1}')],
+    ['SQL-looking text', "?? ? :name $1 '; DROP TABLE objects; -- \\' \\0 %_"],
   ])('stores %s as any JSON value, exactly, and charges its compact UTF-8 size', async (_name, value) => {
     await put('v', value).expect(201);
     const got = await get('v').expect(200);
@@ -179,6 +180,10 @@ describe.each(targets())('objects on %s', (target) => {
     'quote\'"',
     '<html>&amp;',
     ';,:@=$!*()[]{}|^`',
+    "?? ? '; --",
+    '\\\\',
+    "\\'",
+    '%_%',
     '😀',
     '👨‍👩‍👧‍👦',
     '日本語のキー',

@@ -227,6 +227,22 @@ describe.each(targets())('errors on %s', (target) => {
     }
   });
 
+  it('answers a database failure with a JSON 500 that leaks nothing', async () => {
+    const broken = harness(target);
+    await broken.close();
+    const token = broken.tokens.issue(
+      { tenantId: t.id, scopes: ['read', 'write'], tokenVersion: 0 },
+      broken.clock.nowSeconds(),
+    ).token;
+    for (const res of [
+      await request(broken.app).get('/api/object/k').set('Authorization', token),
+      await request(broken.app).post('/api/auth/login').send({ user_name: 'x', password: 'y' }),
+    ]) {
+      expectError(res, 500, 'INTERNAL', 'internal server error');
+      expect(JSON.stringify(res.body)).not.toMatch(/select|knex|pool|sqlite|mysql/i);
+    }
+  });
+
   it('never answers HTML, even to a HEAD or OPTIONS request on an unknown route', async () => {
     const options = await rawRequest(server.url, 'OPTIONS', '/nope', {});
     expect(options.headers['content-type'] ?? '').not.toMatch(/html/);

@@ -106,6 +106,19 @@ describe('loadConfig from the environment', () => {
     expect(config.databaseUrl).toBeUndefined();
   });
 
+  it('polls for access changes every 2 s by default, at most every 4 s, or never with 0', () => {
+    expect(loadConfig({}).authCacheSeconds).toBe(2);
+    expect(loadConfig({ AUTH_CACHE_SECONDS: '4' }).authCacheSeconds).toBe(4);
+    expect(loadConfig({ AUTH_CACHE_SECONDS: '0' }).authCacheSeconds).toBe(0);
+  });
+
+  it('allows several workers only with MySQL, where it defaults to one per CPU', () => {
+    expect(loadConfig({ WEB_CONCURRENCY: '1' }).webConcurrency).toBe(1);
+    const mysql = loadConfig({ DATABASE_URL: 'mysql://db/kv' });
+    expect(mysql.webConcurrency).toBeGreaterThanOrEqual(1);
+    expect(loadConfig({ DATABASE_URL: 'mysql://db/kv', WEB_CONCURRENCY: '8' }).webConcurrency).toBe(8);
+  });
+
   it('lets overrides win over the environment', () => {
     expect(loadConfig({ MAX_VALUE_BYTES: '10' }, { maxValueBytes: 20 }).maxValueBytes).toBe(20);
   });
@@ -127,7 +140,10 @@ describe('loadConfig refuses invalid values with a ConfigError', () => {
     ['PORT', '80a'],
     ['JWT_LIFETIME_SECONDS', '0'],
     ['PURGE_INTERVAL_SECONDS', '0'],
+    ['AUTH_CACHE_SECONDS', '5'],
     ['AUTH_CACHE_SECONDS', '6'],
+    ['WEB_CONCURRENCY', '2'],
+    ['WEB_CONCURRENCY', '0'],
     ['AUTH_CACHE_SECONDS', '-1'],
     ['SELF_REGISTRATION', 'maybe'],
     ['MIGRATE_ON_START', '2'],

@@ -56,7 +56,8 @@ const bodyParserErrors: Record<string, [number, string, string]> = {
 
 /** Turns anything thrown into an AppError; `fault` is true when it is the server's own failure. */
 export function toAppError(err: unknown): { error: AppError; fault: boolean } {
-  if (err instanceof AppError) return { error: err, fault: err.status >= 500 };
+  // An AppError is an answer the service chose (a 503 included), never a fault to log.
+  if (err instanceof AppError) return { error: err, fault: false };
   const e = (err ?? {}) as HttpishError;
   // Own keys only: `in` would also find Object.prototype members ('toString', 'constructor'…), which are not
   // [status, code, message] triples, and the error handler itself would throw.

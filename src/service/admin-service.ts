@@ -52,6 +52,8 @@ export interface ListTenantsQuery {
 }
 
 const DEFAULT_PAGE = 50;
+/** How long a deleted tenant's row stays, so that every instance's access cache learns of the deletion. */
+const TOMBSTONE_MS = 60 * 60 * 1000;
 
 const tenantNotFound = (): AppError => AppError.notFound('tenant not found', 'TENANT_NOT_FOUND');
 
@@ -105,14 +107,17 @@ export class AdminService {
 
   /**
    * Marks the tenant deleted (every instance refuses it from then on), then removes its objects in chunks
-   * of PURGE_CHUNK_ROWS so that no statement locks many rows, then its tokens and its row. A deletion cut
-   * short is finished by repeating the DELETE.
+   * of PURGE_CHUNK_ROWS so that no statement locks many rows, then its tokens. Its row stays an hour as a
+   * tombstone that other instances' polls see, then a later deletion sweeps it. A deletion cut short is
+   * finished by repeating the DELETE.
    */
   async deleteTenant(id: number): Promise<void> {
-    if (!(await this.tenants.markDeleted(id, this.clock.nowMs()))) throw tenantNotFound();
+    const now = this.clock.nowMs();
+    if (!(await this.tenants.markDeleted(id, now))) throw tenantNotFound();
     this.access.forgetTenant(id);
     while ((await this.objects.removeTenantChunk(id, this.config.purgeChunkRows)) > 0);
-    await this.tenants.removeDeleted(id);
+    await this.tenants.removeTokens(id);
+    await this.tenants.sweepTombstones(now - TOMBSTONE_MS);
   }
 
   async createToken(
@@ -139,7 +144,7 @@ export class AdminService {
 
   async listTokens(tenantId: number): Promise<{ tokens: TokenView[] }> {
     await this.getTenant(tenantId);
-    const tokens = await this.apiTokens.listActive(tenantId);
+    const tokens = await this.apiTokens.listActive(tenantId, this.clock.nowSeconds());
     return { tokens: tokens.map(tokenView) };
   }
 

@@ -412,7 +412,10 @@ describe.each(targets())('admin API on %s', (target) => {
         await request(small.app).get(`/api/admin/tenants/${created.id}`).set(asAdmin).expect(404);
         expect(await h.db.knex('objects').where('tenant_id', created.id).count({ n: '*' })).toEqual([{ n: 0 }]);
         expect(await h.db.knex('api_tokens').where('tenant_id', created.id).count({ n: '*' })).toEqual([{ n: 0 }]);
-        expect(await h.db.knex('tenants').where('id', created.id).count({ n: '*' })).toEqual([{ n: 0 }]);
+        // The row stays as a renamed tombstone, so that other instances' polls see the deletion.
+        const tombstone = await h.db.knex('tenants').first('deleted', 'user_name').where('id', created.id);
+        expect(Boolean(tombstone.deleted)).toBe(true);
+        expect(tombstone.user_name).not.toBe(created.user_name);
         const kept = await request(h.app).get('/api/object/k1').set(bystander.auth).expect(200);
         expect(kept.body.value).toBe('mine');
         // The name is free again.
@@ -420,6 +423,54 @@ describe.each(targets())('admin API on %s', (target) => {
       } finally {
         await small.close();
       }
+    });
+
+    it('a deletion cut short is finished by repeating the DELETE', async () => {
+      const created = await createTenant({ provisioned_capacity: 1_000_000 });
+      const api = await createToken(created.id, ['read', 'write']);
+      await request(h.app)
+        .post('/api/batch/object')
+        .set({ Authorization: api.token })
+        .send([
+          { key: 'a', value: 1 },
+          { key: 'b', value: 2 },
+        ])
+        .expect(201);
+      // What the first step leaves behind when the process dies right after it.
+      await new TenantRepository(h.db).markDeleted(created.id, Date.now());
+      await request(h.app).get(`/api/admin/tenants/${created.id}`).set(asAdmin).expect(404);
+      await request(h.app).delete(`/api/admin/tenants/${created.id}`).set(asAdmin).expect(204);
+      expect(await h.db.knex('objects').where('tenant_id', created.id).count({ n: '*' })).toEqual([{ n: 0 }]);
+      expect(await h.db.knex('api_tokens').where('tenant_id', created.id).count({ n: '*' })).toEqual([{ n: 0 }]);
+    });
+
+    it('another instance that cached the tenant refuses it after its next poll, even once deletion is done', async () => {
+      const other = new TenantAccess(h.config, new TenantRepository(h.db), new ApiTokenRepository(h.db), h.clock);
+      const otherApp = buildApp({
+        config: h.config,
+        db: h.db,
+        logger: createLogger(h.config),
+        jwtSecret: JWT_SECRET,
+        clock: h.clock,
+        access: other,
+      });
+      const created = await createTenant();
+      const api = await createToken(created.id, ['read', 'write']);
+      await request(otherApp).get('/api/object/missing').set({ Authorization: api.token }).expect(404);
+      await request(h.app).delete(`/api/admin/tenants/${created.id}`).set(asAdmin).expect(204);
+      await other.refresh();
+      await request(otherApp).get('/api/object/missing').set({ Authorization: api.token }).expect(401);
+      await request(otherApp).delete('/api/object/missing').set({ Authorization: api.token }).expect(401);
+    });
+
+    it('sweeps tombstones an hour after their deletion', async () => {
+      const created = await createTenant();
+      await request(h.app).delete(`/api/admin/tenants/${created.id}`).set(asAdmin).expect(204);
+      const repo = new TenantRepository(h.db);
+      await repo.sweepTombstones(Date.now() - 60 * 60 * 1000);
+      expect(await h.db.knex('tenants').where('id', created.id).count({ n: '*' })).toEqual([{ n: 1 }]);
+      await repo.sweepTombstones(Date.now() + 1000);
+      expect(await h.db.knex('tenants').where('id', created.id).count({ n: '*' })).toEqual([{ n: 0 }]);
     });
 
     it('a login token of a deleted tenant is refused', async () => {

@@ -26,11 +26,11 @@ describe('AppError', () => {
 });
 
 describe('toAppError', () => {
-  it('passes an AppError through; only 5xx ones are faults', () => {
+  it('passes an AppError through; it is an answer the service chose, never a fault, even a 503', () => {
     const client = AppError.badRequest('bad');
     expect(toAppError(client)).toEqual({ error: client, fault: false });
-    const server = new AppError(503, 'DATABASE_UNAVAILABLE', 'down');
-    expect(toAppError(server)).toEqual({ error: server, fault: true });
+    const server = new AppError(503, 'ADMIN_DISABLED', 'set ADMIN_API_KEYS');
+    expect(toAppError(server)).toEqual({ error: server, fault: false });
   });
 
   it.each([

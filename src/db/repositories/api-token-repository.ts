@@ -32,13 +32,14 @@ export class ApiTokenRepository {
     return row ? toRecord(row) : undefined;
   }
 
-  /** The tenant's tokens that have not been revoked, newest first. */
-  async listActive(tenantId: number): Promise<ApiTokenRecord[]> {
+  /** The tenant's tokens that are neither revoked nor expired at `nowSeconds`, newest first. */
+  async listActive(tenantId: number, nowSeconds: number): Promise<ApiTokenRecord[]> {
     const rows = await this.db
       .knex('api_tokens')
       .select('*')
       .where('tenant_id', tenantId)
       .whereNull('revoked_at')
+      .andWhere((q) => q.whereNull('expires_at').orWhere('expires_at', '>', nowSeconds))
       .orderBy('created_at', 'desc');
     return rows.map(toRecord);
   }

@@ -1,4 +1,3 @@
-import type { Knex } from 'knex';
 import type { Db } from '../knex';
 import { inTransaction } from '../transaction';
 
@@ -126,28 +125,48 @@ export class TenantRepository {
   }
 
   /**
-   * First step of a deletion: under the tenant's lock (so in-flight writes finish first), mark it deleted;
-   * from then on writers, logins and every instance's access cache refuse it. False if no such tenant.
+   * First step of a deletion: under the tenant's lock (so in-flight writes finish first), mark it deleted and
+   * give its name back — the row stays as a tombstone, renamed to a name no request can take (names have no
+   * control characters), so that every instance's poll sees the deletion. A tenant already marked is marked
+   * again, so a deletion cut short can be finished. False if there is no such row.
    */
   async markDeleted(id: number, nowMs: number): Promise<boolean> {
     return inTransaction(this.db, async (trx) => {
       const [row] = this.db.dialect.rowsOf(
-        await trx.raw(`SELECT id FROM tenants WHERE id = ? AND deleted = ?${this.db.dialect.forUpdate}`, [id, false]),
+        await trx.raw(`SELECT id FROM tenants WHERE id = ?${this.db.dialect.forUpdate}`, [id]),
       );
       if (!row) return false;
       await trx('tenants')
-        .update({ deleted: true, token_version: trx.raw('token_version + 1'), updated_at: nowMs })
+        .update({
+          deleted: true,
+          user_name: `\u0001deleted:${id}`,
+          token_version: trx.raw('token_version + 1'),
+          updated_at: nowMs,
+        })
         .where('id', id);
       return true;
     });
   }
 
-  /** Last step of a deletion, once its objects are gone: its tokens and its row. */
-  async removeDeleted(id: number): Promise<void> {
-    await inTransaction(this.db, async (trx: Knex.Transaction) => {
-      await trx('api_tokens').where('tenant_id', id).delete();
-      await trx('tenants').where({ id, deleted: true }).delete();
-    });
+  /** Once a deleted tenant's objects are gone: its tokens. */
+  async removeTokens(id: number): Promise<void> {
+    await this.db.knex('api_tokens').where('tenant_id', id).delete();
+  }
+
+  /**
+   * Removes the tombstones of deletions finished before `beforeMs`: by then every instance has polled and
+   * seen them, so a cached tenant cannot outlive its row unnoticed.
+   */
+  async sweepTombstones(beforeMs: number): Promise<number> {
+    return this.db
+      .knex('tenants')
+      .where('deleted', true)
+      .andWhere('updated_at', '<', beforeMs)
+      .whereNotExists((q) => q.select(this.db.knex.raw('1')).from('objects').whereRaw('objects.tenant_id = tenants.id'))
+      .whereNotExists((q) =>
+        q.select(this.db.knex.raw('1')).from('api_tokens').whereRaw('api_tokens.tenant_id = tenants.id'),
+      )
+      .delete();
   }
 
   async accessState(id: number): Promise<AccessState | undefined> {

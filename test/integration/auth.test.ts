@@ -75,6 +75,16 @@ describe.each(targets())('auth on %s', (target) => {
       expect(await h.db.knex('tenants').where('user_name', name).count({ n: '*' })).toEqual([{ n: 1 }]);
     });
 
+    it('lets exactly one of several concurrent registrations of a name succeed', async () => {
+      const name = uniqueName('race');
+      const results = await Promise.all(
+        Array.from({ length: 5 }, (_, i) => register({ user_name: name, password: `pw${i}` })),
+      );
+      expect(results.filter((r) => r.status === 201)).toHaveLength(1);
+      for (const r of results.filter((x) => x.status !== 201)) expectError(r, 400, undefined, 'user already exists');
+      expect(await h.db.knex('tenants').where('user_name', name).count({ n: '*' })).toEqual([{ n: 1 }]);
+    });
+
     it('treats names that differ in case as different users', async () => {
       const name = uniqueName('case');
       await register({ user_name: name, password: 'pw' }).expect(201);

@@ -168,6 +168,23 @@ describe.each(targets())('batch on %s', (target) => {
     expect(await expectLedgerExact(h, t.id)).toMatchObject({ utilised: 4 * MIB, objectCount: 1 });
   });
 
+  it('stores 4 MiB of the characters SQL escaping doubles (quotes, backslashes) exactly', async () => {
+    // JSON writes " and \ as two bytes each, and ' as one: the SQL text of this batch is about twice its size.
+    const quotes = "'".repeat(2 * MIB - 1);
+    const escaped = '"\\'.repeat(Math.floor((MIB - 1) / 2));
+    const items = [
+      { key: 'single', value: quotes },
+      { key: 'double', value: escaped },
+    ];
+    const total = items.reduce((sum, i) => sum + jsonSize(i.value), 0);
+    expect(total).toBeLessThanOrEqual(4 * MIB);
+    expect(total).toBeGreaterThan(4 * MIB - 16);
+    await batch(items).expect(201);
+    expect((await get('single').expect(200)).body.value).toBe(quotes);
+    expect((await get('double').expect(200)).body.value).toBe(escaped);
+    expect(await expectLedgerExact(h, t.id)).toMatchObject({ utilised: total, objectCount: 2 });
+  });
+
   it('accepts exactly MAX_BATCH_ITEMS (10000) items and refuses 10001', async () => {
     const items = Array.from({ length: 10000 }, (_, i) => ({ key: `item-${i}`, value: i }));
     await batch(items).expect(201);

@@ -23,7 +23,7 @@ describe.each(targets())('batch on %s', (target) => {
   });
   afterAll(() => h.close());
   beforeEach(async () => {
-    h.clock.offsetSeconds = 0;
+    h.clock.reset();
     t = await makeTenant(h, 16 * MIB);
   });
 

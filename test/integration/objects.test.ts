@@ -20,7 +20,7 @@ describe.each(targets())('objects on %s', (target) => {
   });
   afterAll(() => h.close());
   beforeEach(async () => {
-    h.clock.offsetSeconds = 0;
+    h.clock.reset();
     t = await makeTenant(h);
   });
 

@@ -17,8 +17,19 @@ export const JWT_SECRET = 'test-secret-test-secret-test-secret-0123456789';
 /** A clock the test moves by hand; starts at the real time. */
 export class TestClock implements Clock {
   offsetSeconds = 0;
+  /** When set, the clock stands still at this instant (plus the offset): for tests at an exact second. */
+  frozenAtMs: number | undefined;
   nowMs(): number {
-    return Date.now() + this.offsetSeconds * 1000;
+    return (this.frozenAtMs ?? Date.now()) + this.offsetSeconds * 1000;
+  }
+  /** Stops the clock at the start of the current second, so that "now" cannot tick over mid-test. */
+  freeze(): number {
+    this.frozenAtMs = Math.floor(Date.now() / 1000) * 1000;
+    return this.nowSeconds();
+  }
+  reset(): void {
+    this.offsetSeconds = 0;
+    this.frozenAtMs = undefined;
   }
   nowSeconds(): number {
     return Math.floor(this.nowMs() / 1000);

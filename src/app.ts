@@ -70,6 +70,7 @@ export function buildApp(deps: AppDeps): express.Express {
     validators: compileValidators(openapi.document),
     authenticate: createTenantAuth(tokens, access),
     maxBodyBytes: config.maxBodyBytes,
+    maxValueDepth: config.maxValueDepth,
   });
   app.get('/swagger.yaml', (_req, res) => {
     res.type('application/yaml').send(openapi.text);

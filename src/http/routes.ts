@@ -2,6 +2,7 @@ import express, { type NextFunction, type Request, type RequestHandler, type Res
 import { AppError } from '../errors';
 import type { Scope } from '../service/token-service';
 import { validationError, type OperationValidators } from './openapi';
+import { jsonBody } from './json-body';
 import type { AuthController } from './controllers/auth-controller';
 import type { HealthController } from './controllers/health-controller';
 import type { ObjectController } from './controllers/object-controller';
@@ -79,11 +80,12 @@ interface MountOptions {
   validators: Map<string, OperationValidators>;
   authenticate: (scope: Scope) => RequestHandler;
   maxBodyBytes: number;
+  maxValueDepth: number;
 }
 
 /** Mounts each route with only what it needs: JSON parsing and validation where it has a body, auth where it is a tenant's. */
 export function mountRoutes(app: express.Express, routes: RouteSpec[], options: MountOptions): void {
-  const parseJson = express.json({ limit: options.maxBodyBytes });
+  const parseJson = jsonBody(options.maxBodyBytes, options.maxValueDepth);
   for (const route of routes) {
     const validators = options.validators.get(route.operationId);
     if (!validators)
@@ -93,7 +95,7 @@ export function mountRoutes(app: express.Express, routes: RouteSpec[], options: 
     if (route.scope) chain.push(options.authenticate(route.scope));
     if (validators.params) chain.push(validateParams(validators.params));
     if (validators.query) chain.push(validateQuery(validators.query));
-    if (validators.body) chain.push(requireJson, parseJson, validateBody(validators.body));
+    if (validators.body) chain.push(requireJson, ...parseJson, validateBody(validators.body));
     chain.push(route.handler as RequestHandler);
     app[route.method](route.path, ...chain);
   }

@@ -1,3 +1,4 @@
+import { isLosslessNumber, stringify as stringifyExact } from 'lossless-json';
 import { AppError } from '../errors';
 
 /**
@@ -20,7 +21,7 @@ export function nestingExceeds(value: unknown, limit: number): boolean {
   const stack: [unknown, number][] = [[value, 0]];
   while (stack.length > 0) {
     const [node, depth] = stack.pop() as [unknown, number];
-    if (node === null || typeof node !== 'object') continue;
+    if (node === null || typeof node !== 'object' || isLosslessNumber(node)) continue;
     if (depth + 1 > limit) return true;
     const children = Array.isArray(node) ? node : Object.values(node as Record<string, unknown>);
     for (const child of children) {
@@ -31,22 +32,28 @@ export function nestingExceeds(value: unknown, limit: number): boolean {
 }
 
 /**
- * True when the value holds a number that is not finite. Parsed JSON has one only where a literal overflowed
- * a double (1e400 parses to Infinity), and JSON.stringify would silently store it as null.
+ * The numbers a value holds that JSON.stringify cannot write back as sent: `nonFinite`, a number that is not
+ * finite (a literal that overflowed a double parses to Infinity, which JSON.stringify writes as null);
+ * `unsafe`, that or an integer beyond 2^53, whose digits a double has lost; `exact`, a LosslessNumber, which
+ * keeps the digits as sent (see http/json-body).
  */
-export function hasNonFiniteNumber(value: unknown): boolean {
+export function numbersIn(value: unknown): { nonFinite: boolean; unsafe: boolean; exact: boolean } {
+  const found = { nonFinite: false, unsafe: false, exact: false };
   const stack: unknown[] = [value];
   while (stack.length > 0) {
     const node = stack.pop();
     if (typeof node === 'number') {
-      if (!Number.isFinite(node)) return true;
+      if (!Number.isFinite(node)) found.nonFinite = found.unsafe = true;
+      else if (Number.isInteger(node) && !Number.isSafeInteger(node)) found.unsafe = true;
+    } else if (isLosslessNumber(node)) {
+      found.exact = true;
     } else if (node !== null && typeof node === 'object') {
       for (const child of Array.isArray(node) ? node : Object.values(node as Record<string, unknown>)) {
         if (typeof child === 'number' || (child !== null && typeof child === 'object')) stack.push(child);
       }
     }
   }
-  return false;
+  return found;
 }
 
 /** The stored form of a value and its size: its compact JSON text and that text's UTF-8 byte length. */
@@ -54,10 +61,11 @@ export function serializeValue(value: unknown, limits: ValueLimits): { text: str
   if (nestingExceeds(value, limits.maxDepth)) {
     throw AppError.badRequest(`value is nested deeper than ${limits.maxDepth} levels`, 'VALUE_TOO_DEEP');
   }
-  if (hasNonFiniteNumber(value)) {
+  const numbers = numbersIn(value);
+  if (numbers.nonFinite) {
     throw AppError.badRequest('value holds a number outside the range of a double (e.g. 1e400)', 'INVALID_VALUE');
   }
-  const text = JSON.stringify(value);
+  const text = numbers.exact ? (stringifyExact(value) as string) : JSON.stringify(value);
   const size = Buffer.byteLength(text, 'utf8');
   if (size > limits.maxBytes) {
     throw AppError.badRequest(`value is ${size} bytes, over the limit of ${limits.maxBytes} bytes`, 'VALUE_TOO_LARGE');

@@ -1,8 +1,9 @@
+import { LosslessNumber } from 'lossless-json';
 import { AppError } from '../../src/errors';
 import {
   checkKey,
   expiryFromTtl,
-  hasNonFiniteNumber,
+  numbersIn,
   isExpired,
   nestingExceeds,
   serializeValue,
@@ -140,14 +141,32 @@ describe('serializeValue', () => {
   });
 });
 
-describe('hasNonFiniteNumber', () => {
-  it('finds Infinity, -Infinity and NaN at any depth, and nothing else', () => {
-    expect(hasNonFiniteNumber(Infinity)).toBe(true);
-    expect(hasNonFiniteNumber([[[{ x: -Infinity }]]])).toBe(true);
-    expect(hasNonFiniteNumber({ a: 1, b: [2, { c: NaN }] })).toBe(true);
-    expect(hasNonFiniteNumber({ a: 1, b: [2, { c: 'Infinity' }], d: null, e: 1e308 })).toBe(false);
-    expect(hasNonFiniteNumber(null)).toBe(false);
-    expect(hasNonFiniteNumber(JSON.parse('['.repeat(100000) + ']'.repeat(100000)))).toBe(false);
+describe('numbersIn', () => {
+  it('finds Infinity, -Infinity and NaN at any depth as non-finite (and so unsafe)', () => {
+    expect(numbersIn(Infinity)).toMatchObject({ nonFinite: true, unsafe: true });
+    expect(numbersIn([[[{ x: -Infinity }]]])).toMatchObject({ nonFinite: true });
+    expect(numbersIn({ a: 1, b: [2, { c: NaN }] })).toMatchObject({ nonFinite: true });
+    expect(numbersIn({ a: 1, b: [2, { c: 'Infinity' }], d: null, e: 1.5e10 })).toEqual({
+      nonFinite: false,
+      unsafe: false,
+      exact: false,
+    });
+    expect(numbersIn(null).unsafe).toBe(false);
+    expect(numbersIn(JSON.parse('['.repeat(100000) + ']'.repeat(100000))).unsafe).toBe(false);
+  });
+
+  it('finds integers beyond 2^53 as unsafe, and LosslessNumbers as exact', () => {
+    expect(numbersIn([Number.MAX_SAFE_INTEGER, 0.5, -1]).unsafe).toBe(false);
+    expect(numbersIn({ a: [2 ** 53] })).toEqual({ nonFinite: false, unsafe: true, exact: false });
+    expect(numbersIn({ a: new LosslessNumber('12345678901234567890') })).toMatchObject({ exact: true, unsafe: false });
+  });
+
+  it('writes LosslessNumbers back digit for digit, and counts them as leaves, not nesting', () => {
+    const value = { id: new LosslessNumber('12345678901234567890'), e: new LosslessNumber('1e400') };
+    expect(serializeValue(value, { maxBytes: 100, maxDepth: 1 })).toEqual({
+      text: '{"id":12345678901234567890,"e":1e400}',
+      size: 37,
+    });
   });
 });
 

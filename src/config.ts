@@ -118,6 +118,10 @@ export function loadConfig(env: Env = process.env, overrides: Partial<Config> = 
   if (config.adminApiKeys.some((key) => key.length < 16)) {
     throw new ConfigError('every key in ADMIN_API_KEYS must be at least 16 characters long');
   }
+  if (config.databaseUrl !== undefined && config.dbPoolMax < 2) {
+    // The in-process purge holds one connection for its named lock while it works on another.
+    throw new ConfigError('DB_POOL_MAX must be at least 2 with MySQL/MariaDB');
+  }
   if (config.databaseUrl === undefined && config.webConcurrency > 1) {
     throw new ConfigError('WEB_CONCURRENCY must be 1 with the embedded SQLite database (set DATABASE_URL for more)');
   }

@@ -1,6 +1,4 @@
-import knex from 'knex';
 import mysql from 'mysql2/promise';
-import { mysqlDialect } from '../../src/db/dialect';
 import { createLogger } from '../../src/logger';
 import { ObjectRepository } from '../../src/db/repositories/object-repository';
 import { PurgeRepository } from '../../src/db/repositories/purge-repository';
@@ -442,33 +440,6 @@ describe.each(targets())('ttl and purge on %s', (target) => {
         expect(await eventRow()).toMatchObject({ STATUS: 'ENABLED', INTERVAL_FIELD: 'SECOND' });
         expect(Number((await eventRow())?.INTERVAL_VALUE)).toBe(60);
         expect(String((await eventRow())?.EVENT_DEFINITION)).toMatch(/tenantkv_purge_expired\(\s*1000\s*,/);
-      });
-
-      it('purges in process with a pool of one connection (DB_POOL_MAX=1 is a valid setting)', async () => {
-        const config = { ...h.config, dbPoolMax: 1 };
-        // The dialect's own pool settings, with a short wait for a connection so that a self-deadlock fails fast.
-        const db = {
-          knex: knex({ ...mysqlDialect.knexConfig(config), acquireConnectionTimeout: 2000 }),
-          dialect: mysqlDialect,
-        };
-        try {
-          const t = await makeTenant(h);
-          await put(t, 'k', 'v', h.clock.nowSeconds() + 5).expect(201);
-          h.clock.offsetSeconds = 100;
-          const service = new PurgeService(
-            config,
-            db,
-            new ObjectRepository(db),
-            new PurgeRepository(db),
-            createLogger(config),
-            h.clock,
-          );
-          expect(await service.runOnce()).toBeGreaterThanOrEqual(1);
-          expect(await storedKeys(t)).toEqual([]);
-          expect(await expectLedgerExact(h, t.id)).toMatchObject({ utilised: 0, objectCount: 0 });
-        } finally {
-          await db.knex.destroy();
-        }
       });
 
       it('PurgeService.start() purges in process when the scheduler is off', async () => {

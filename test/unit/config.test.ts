@@ -119,6 +119,12 @@ describe('loadConfig from the environment', () => {
     expect(loadConfig({ DATABASE_URL: 'mysql://db/kv', WEB_CONCURRENCY: '8' }).webConcurrency).toBe(8);
   });
 
+  it('needs a pool of at least two connections with MySQL (the purge holds one for its lock)', () => {
+    expect(() => loadConfig({ DATABASE_URL: 'mysql://db/kv', DB_POOL_MAX: '1' })).toThrow(ConfigError);
+    expect(loadConfig({ DATABASE_URL: 'mysql://db/kv', DB_POOL_MAX: '2' }).dbPoolMax).toBe(2);
+    expect(loadConfig({ DB_POOL_MAX: '1' }).dbPoolMax).toBe(1);
+  });
+
   it('lets overrides win over the environment', () => {
     expect(loadConfig({ MAX_VALUE_BYTES: '10' }, { maxValueBytes: 20 }).maxValueBytes).toBe(20);
   });

@@ -1,0 +1,220 @@
+/**
+ * The baselines that bound each service scenario, measured with no HTTP and no service code: mysql2 running the
+ * service's own SQL (copied from src/db/repositories/object-repository.ts as knex renders it) on the same schema,
+ * and a bare Express server in a child process loaded exactly like the service's GET.
+ */
+import mysql from 'mysql2';
+import type { Pool, PoolConnection, ResultSetHeader, RowDataPacket } from 'mysql2/promise';
+import { databaseUrl, log, mysqlOptions, type BenchDatabase, type Settings } from './common';
+import { request } from './http';
+import { benchItself, runLoad, runLoops, runSerial, type Measurement } from './load';
+import { startBareExpress } from './processes';
+import { batchItems, getRequest, preloadKey, randomHit, randomMiss, type Fixture, type PathFor } from './workload';
+
+// ---- the service's SQL ----------------------------------------------------------------------------------
+
+/** ObjectRepository.get (knex `first`). */
+const POINT_SELECT = 'select `value`, `expires_at` from `objects` where `tenant_id` = ? and `k` = ? limit ?';
+/** ObjectRepository.put: lock the tenant row, read the old size of the key. */
+const LOCK_TENANT_AND_KEY =
+  'SELECT t.provisioned, t.utilised, o.size AS old_size FROM tenants t ' +
+  'LEFT JOIN objects o ON o.tenant_id = t.id AND o.k = ? WHERE t.id = ? FOR UPDATE';
+/** ObjectRepository.putMany: lock the tenant row. */
+const LOCK_TENANT = 'SELECT provisioned, utilised FROM tenants WHERE id = ? FOR UPDATE';
+/** adjustLedger (skipped when nothing changes, e.g. an overwrite with a value of the same size). */
+const ADJUST_LEDGER =
+  'update `tenants` set `utilised` = utilised + ?, `object_count` = object_count + ? where `id` = ?';
+const INSERT_ONE = 'insert into `objects` (`expires_at`, `k`, `size`, `tenant_id`, `value`) values (?, ?, ?, ?, ?)';
+const UPDATE_ONE = 'update `objects` set `value` = ?, `size` = ?, `expires_at` = ? where `tenant_id` = ? and `k` = ?';
+const placeholders = (n: number, one: string): string => Array.from({ length: n }, () => one).join(', ');
+const existingSizesSql = (keys: number): string =>
+  `select \`k\`, \`size\` from \`objects\` where \`tenant_id\` = ? and \`k\` in (${placeholders(keys, '?')})`;
+const upsertManySql = (rows: number): string =>
+  'insert into `objects` (`expires_at`, `k`, `size`, `tenant_id`, `value`) values ' +
+  placeholders(rows, '(?, ?, ?, ?, ?)') +
+  ' on duplicate key update `value` = values(`value`), `size` = values(`size`), `expires_at` = values(`expires_at`)';
+
+const RETRYABLE = new Set(['ER_LOCK_DEADLOCK', 'ER_LOCK_WAIT_TIMEOUT']);
+
+/** src/db/transaction.ts: BEGIN … COMMIT on one pooled connection, retried on deadlock like the service. */
+async function inTransaction<T>(pool: Pool, work: (conn: PoolConnection) => Promise<T>): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    const conn = await pool.getConnection();
+    try {
+      await conn.query('BEGIN;');
+      const result = await work(conn);
+      await conn.query('COMMIT;');
+      return result;
+    } catch (err) {
+      await conn.query('ROLLBACK').catch(() => undefined);
+      const code = (err as { code?: string }).code;
+      if (attempt >= 10 || !code || !RETRYABLE.has(code)) throw err;
+    } finally {
+      conn.release();
+    }
+  }
+}
+
+function allows(row: RowDataPacket, delta: number): boolean {
+  return delta <= 0 || Number(row.utilised) + delta <= Number(row.provisioned);
+}
+
+/** ObjectRepository.put: the quota-exact single-object write, as the service runs it. */
+async function writeOne(pool: Pool, tenantId: number, key: string, valueJson: string): Promise<void> {
+  const size = Buffer.byteLength(valueJson);
+  await inTransaction(pool, async (conn) => {
+    const [rows] = await conn.query<RowDataPacket[]>(LOCK_TENANT_AND_KEY, [key, tenantId]);
+    const row = rows[0];
+    if (!row) throw new Error(`no tenant ${tenantId}`);
+    const oldSize = row.old_size === null ? null : Number(row.old_size);
+    const delta = size - (oldSize ?? 0);
+    const objects = oldSize === null ? 1 : 0;
+    if (!allows(row, delta)) throw new Error('quota exceeded');
+    if (delta !== 0 || objects !== 0) await conn.query(ADJUST_LEDGER, [delta, objects, tenantId]);
+    if (oldSize !== null) await conn.query(UPDATE_ONE, [valueJson, size, null, tenantId, key]);
+    else await conn.query(INSERT_ONE, [null, key, size, tenantId, valueJson]);
+  });
+}
+
+/** ObjectRepository.putMany: lock, read existing sizes, charge the ledger, one multi-row upsert. */
+async function writeMany(pool: Pool, tenantId: number, items: { key: string; valueJson: string }[]): Promise<void> {
+  const keys = items.map((i) => i.key);
+  const sizes = items.map((i) => Buffer.byteLength(i.valueJson));
+  const upsert = upsertManySql(items.length);
+  const params = items.flatMap((item, i) => [null, item.key, sizes[i], tenantId, item.valueJson]);
+  await inTransaction(pool, async (conn) => {
+    const [locked] = await conn.query<RowDataPacket[]>(LOCK_TENANT, [tenantId]);
+    if (!locked[0]) throw new Error(`no tenant ${tenantId}`);
+    const [found] = await conn.query<RowDataPacket[]>(existingSizesSql(keys.length), [tenantId, ...keys]);
+    const existing = new Map(found.map((r) => [Buffer.from(r.k as Buffer).toString('utf8'), Number(r.size)]));
+    let delta = 0;
+    let objects = 0;
+    items.forEach((item, i) => {
+      const old = existing.get(item.key);
+      delta += sizes[i] - (old ?? 0);
+      if (old === undefined) objects++;
+    });
+    if (!allows(locked[0], delta)) throw new Error('quota exceeded');
+    if (delta !== 0 || objects !== 0) await conn.query(ADJUST_LEDGER, [delta, objects, tenantId]);
+    await conn.query<ResultSetHeader>(upsert, params);
+  });
+}
+
+// ---- the baselines --------------------------------------------------------------------------------------
+
+export const BASELINE_POOL_SIZE = 20;
+/** The bare server's pool: the service's per-process default (DB_POOL_MAX=10). */
+const BARE_POOL_SIZE = 10;
+
+export async function runBaselines(
+  database: BenchDatabase,
+  fixture: Fixture,
+  settings: Settings,
+  root: string,
+): Promise<Measurement[]> {
+  const core = mysql.createPool(mysqlOptions(database.serverUrl, database.name, BASELINE_POOL_SIZE));
+  core.on('connection', (conn) => {
+    // The service's session setting (src/db/dialect.ts afterCreate).
+    conn.query('SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED', () => undefined);
+  });
+  const pool = core.promise();
+  const timing = {
+    subject: benchItself,
+    concurrency: BASELINE_POOL_SIZE,
+    durationS: settings.durationS,
+    warmupS: settings.warmupS,
+  };
+  const smallJson = JSON.stringify(fixture.smallValue);
+  const results: Measurement[] = [];
+  const tag = Math.random().toString(36).slice(2, 6);
+  try {
+    log('baseline: mysql2 point select');
+    results.push(
+      await runLoops({
+        id: 'raw-select',
+        label: 'mysql2 point select',
+        ...timing,
+        op: async () => {
+          const { tenant, key } = randomHit(fixture);
+          const [rows] = await pool.query<RowDataPacket[]>(POINT_SELECT, [tenant.id, key, 1]);
+          if (rows.length !== 1) throw new Error(`point select: ${tenant.id}/${key} not found`);
+        },
+      }),
+    );
+    log('baseline: mysql2 write transaction, 100 tenants (create)');
+    results.push(
+      await runLoops({
+        id: 'raw-tx-100',
+        label: 'mysql2 write tx, 100 tenants (create)',
+        ...timing,
+        op: (_loop, n) => writeOne(pool, fixture.tenants[n % fixture.tenants.length].id, `r${tag}-${n}`, smallJson),
+      }),
+    );
+    log('baseline: mysql2 write transaction, 1 tenant (overwrite)');
+    results.push(
+      await runLoops({
+        id: 'raw-tx-1',
+        label: 'mysql2 write tx, 1 tenant (overwrite)',
+        ...timing,
+        op: async () => {
+          const key = preloadKey(Math.floor(Math.random() * fixture.keysPerTenant));
+          await writeOne(pool, fixture.hotTenant.id, key, smallJson);
+        },
+      }),
+    );
+    log('baseline: mysql2 4 MB batch transaction');
+    results.push(
+      await runSerial({
+        id: 'raw-batch',
+        label: `mysql2 4 MB batch tx (${settings.batchItems} rows)`,
+        runs: settings.batchRuns,
+        expect: [],
+        subject: benchItself,
+        prepare: async (run) => {
+          const items = batchItems(`rb${tag}-${run}-`, settings.batchItems, settings.batchItemBytes).map((i) => ({
+            key: i.key,
+            valueJson: JSON.stringify(i.value),
+          }));
+          return async () => {
+            await writeMany(pool, fixture.batchTenant.id, items);
+            return undefined;
+          };
+        },
+      }),
+    );
+  } finally {
+    await pool.end();
+  }
+
+  const bare = await startBareExpress(root, {
+    BARE_DATABASE_URL: databaseUrl(database),
+    BARE_POOL_SIZE: String(BARE_POOL_SIZE),
+  });
+  try {
+    const probe = randomHit(fixture);
+    const answer = await request('GET', `${bare.url}/bare/object/${probe.tenant.id}/${probe.key}`);
+    if (answer.status !== 200) throw new Error(`bare Express point select: ${answer.status} ${answer.body}`);
+    const bareLoad = (id: string, label: string, pathFor: PathFor, miss: boolean, expect: number[]) => {
+      log(`baseline: ${label}`);
+      return runLoad({
+        id,
+        label,
+        url: bare.url,
+        subject: () => [bare.pid],
+        connections: settings.connections,
+        durationS: settings.durationS,
+        warmupS: settings.warmupS,
+        setupRequest: getRequest(fixture, pathFor, miss ? randomMiss : randomHit),
+        expect,
+      });
+    };
+    const helloPath: PathFor = (tenant, key) => `/bare/hello/${tenant.id}/${encodeURIComponent(key)}`;
+    const selectPath: PathFor = (tenant, key) => `/bare/object/${tenant.id}/${encodeURIComponent(key)}`;
+    results.push(await bareLoad('bare-hello', 'bare Express hello world', helloPath, false, [200]));
+    results.push(await bareLoad('bare-select', 'bare Express + point select', selectPath, false, [200]));
+    results.push(await bareLoad('bare-select-miss', 'bare Express + point select (miss)', selectPath, true, [404]));
+  } finally {
+    await bare.stop();
+  }
+  return results;
+}

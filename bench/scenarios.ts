@@ -1,0 +1,177 @@
+import { jsonStringOfBytes, log, randomHex, type Settings } from './common';
+import { request, requestExpecting } from './http';
+import type autocannon from 'autocannon';
+import { runLoad, runSerial, type LoadOptions, type Measurement, type Subject } from './load';
+import {
+  batchItems,
+  bearer,
+  getRequest,
+  pick,
+  postObjectRequest,
+  preloadKey,
+  randomHit,
+  randomMiss,
+  servicePath,
+  type Fixture,
+  type Tenant,
+} from './workload';
+
+/** A started service: where to send requests, and its processes (primary and workers) for CPU accounting. */
+export interface ServiceTarget {
+  url: string;
+  pids: Subject;
+}
+
+/** The service scenarios: each runs against a started service and returns its measurement. */
+export interface ServiceScenario {
+  id: string;
+  label: string;
+  run(target: ServiceTarget): Promise<Measurement>;
+}
+
+async function mapLimit<T, R>(items: T[], limit: number, work: (item: T, index: number) => Promise<R>): Promise<R[]> {
+  const results: R[] = new Array<R>(items.length);
+  let next = 0;
+  const worker = async (): Promise<void> => {
+    while (next < items.length) {
+      const index = next++;
+      results[index] = await work(items[index], index);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+  return results;
+}
+
+/**
+ * Through the public API only: registers and logs in `settings.tenants` tenants (each with the self-registration
+ * ceiling as capacity), then preloads keysPerTenant keys of valueBytes into each with one batch per tenant.
+ */
+export async function provision(url: string, settings: Settings): Promise<Fixture> {
+  const run = randomHex(3);
+  const password = randomHex(12);
+  const started = Date.now();
+  // Registration and login each hash with scrypt (~100 ms of CPU): a few at a time keeps both cores busy.
+  const tenants = await mapLimit(
+    Array.from({ length: settings.tenants }, (_, i) => `bench-${run}-${i}`),
+    6,
+    async (name): Promise<Tenant> => {
+      const registered = JSON.parse(
+        await requestExpecting(201, 'POST', `${url}/api/auth/register`, {
+          user_name: name,
+          password,
+          provisioned_capacity: settings.capacityBytes,
+        }),
+      ) as { id: number };
+      const login = JSON.parse(
+        await requestExpecting(200, 'POST', `${url}/api/auth/login`, { user_name: name, password }),
+      ) as { token: string };
+      return { id: registered.id, name, token: login.token };
+    },
+  );
+  log(`registered and logged in ${tenants.length} tenants in ${((Date.now() - started) / 1000).toFixed(1)} s`);
+
+  const smallValue = jsonStringOfBytes(settings.valueBytes);
+  const items = Array.from({ length: settings.keysPerTenant }, (_, i) => ({ key: preloadKey(i), value: smallValue }));
+  await mapLimit(tenants, 4, (tenant) =>
+    requestExpecting(201, 'POST', `${url}/api/batch/object`, items, bearer(tenant)),
+  );
+  const quota = JSON.parse(await requestExpecting(200, 'GET', `${url}/api/quota`, undefined, bearer(tenants[0]))) as {
+    utilised: number;
+  };
+  const expected = settings.keysPerTenant * settings.valueBytes;
+  if (quota.utilised !== expected) throw new Error(`preload: tenant 0 uses ${quota.utilised} bytes, not ${expected}`);
+  log(`preloaded ${tenants.length * settings.keysPerTenant} keys of ${settings.valueBytes} bytes`);
+  return {
+    tenants,
+    keysPerTenant: settings.keysPerTenant,
+    smallValue,
+    hotTenant: tenants[0],
+    batchTenant: tenants[1],
+  };
+}
+
+/**
+ * The scenarios, in the order they run. `tag` makes the keys this run creates distinct from every other
+ * run's (the two worker counts share one database).
+ */
+export function serviceScenarios(fixture: Fixture, settings: Settings, tag: string): ServiceScenario[] {
+  const loadScenario = (
+    id: string,
+    label: string,
+    connections: number,
+    setupRequest: LoadOptions['setupRequest'],
+    expect: number[],
+  ): ServiceScenario => ({
+    id,
+    label,
+    run: (target) =>
+      runLoad({
+        id,
+        label,
+        url: target.url,
+        subject: target.pids,
+        connections,
+        durationS: settings.durationS,
+        warmupS: settings.warmupS,
+        setupRequest,
+        expect,
+      }),
+  });
+  let created = 0;
+  const create = (): autocannon.Request => {
+    const n = created++;
+    return postObjectRequest(fixture.tenants[n % fixture.tenants.length], `c${tag}-${n}`, fixture.smallValue);
+  };
+  const hit = getRequest(fixture, servicePath, randomHit);
+  const overwrite = (): autocannon.Request => {
+    const { tenant, key } = randomHit(fixture, fixture.hotTenant);
+    return postObjectRequest(tenant, key, fixture.smallValue);
+  };
+  const readPercent = Math.round(settings.mixReadShare * 100);
+  const c = settings.connections;
+  return [
+    loadScenario('get-hit', 'GET hit', c, hit, [200]),
+    loadScenario('get-miss', 'GET miss', c, getRequest(fixture, servicePath, randomMiss), [404]),
+    loadScenario('post-create', 'POST create, 100 tenants', c, create, [201]),
+    loadScenario('post-overwrite', 'POST overwrite, 1 tenant', c, overwrite, [201]),
+    loadScenario(
+      'mix',
+      `mix ${readPercent} % GET hit / ${100 - readPercent} % POST create`,
+      c,
+      (req) => (Math.random() < settings.mixReadShare ? hit(req) : create()),
+      [200, 201],
+    ),
+    {
+      id: 'batch-4mb',
+      label: `4 MB batch (${settings.batchItems} × ${settings.batchItemBytes / 1024} KB)`,
+      run: ({ url, pids }) =>
+        runSerial({
+          subject: pids,
+          id: 'batch-4mb',
+          label: `4 MB batch (${settings.batchItems} × ${settings.batchItemBytes / 1024} KB)`,
+          runs: settings.batchRuns,
+          expect: [201],
+          // Distinct keys in every run: each batch creates 256 objects (4 MiB) and charges them to the ledger.
+          prepare: async (run) => {
+            const items = batchItems(`b${tag}-${run}-`, settings.batchItems, settings.batchItemBytes);
+            const body = Buffer.from(JSON.stringify(items));
+            const headers = bearer(fixture.batchTenant);
+            return async () => (await request('POST', `${url}/api/batch/object`, body, headers)).status;
+          },
+        }),
+    },
+    loadScenario(
+      'get-hit-200',
+      `GET hit, ${settings.highConnections} connections`,
+      settings.highConnections,
+      hit,
+      [200],
+    ),
+  ];
+}
+
+/** A request the service must answer as the bench expects, run before the load so a broken setup fails fast. */
+export async function smokeCheck(url: string, fixture: Fixture): Promise<void> {
+  const { tenant, key } = randomHit(fixture, pick(fixture.tenants));
+  await requestExpecting(200, 'GET', `${url}${servicePath(tenant, key)}`, undefined, bearer(tenant));
+}

@@ -55,7 +55,8 @@ export interface BenchReport {
   targets: Target[];
 }
 
-function describeCommit(root: string): string {
+/** Call at start, right after `make` built dist/: src/ may change while the bench runs. */
+export function describeCommit(root: string): string {
   try {
     const git = (...args: string[]): string => execFileSync('git', args, { cwd: root, encoding: 'utf8' }).trim();
     const head = git('rev-parse', '--short', 'HEAD');
@@ -65,7 +66,7 @@ function describeCommit(root: string): string {
   }
 }
 
-export function describeMachine(databaseVersion: string, root: string): Machine {
+export function describeMachine(databaseVersion: string, commit: string): Machine {
   let cpuModel = os.cpus()[0]?.model ?? 'unknown';
   try {
     const line = fs
@@ -83,7 +84,7 @@ export function describeMachine(databaseVersion: string, root: string): Machine 
     os: `${os.type()} ${os.release()} ${os.arch()}`,
     node: process.version,
     database: databaseVersion,
-    commit: describeCommit(root),
+    commit,
   };
 }
 

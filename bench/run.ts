@@ -33,6 +33,7 @@ import {
 import { formatFrames, topFrames } from './profile';
 import {
   buildReport,
+  describeCommit,
   describeMachine,
   formatMachine,
   formatMarkdown,
@@ -210,6 +211,7 @@ async function main(): Promise<number> {
   const startedAt = new Date();
   const settings = loadSettings(process.env, os.availableParallelism());
   const root = projectRoot();
+  const commit = describeCommit(root);
   const database = benchDatabase(process.env);
   const cleanup = new Cleanup();
   const mode = settings.profile ? 'profile' : settings.quick ? 'quick' : 'full';
@@ -290,7 +292,7 @@ async function main(): Promise<number> {
     const report = buildReport({
       mode,
       startedAt,
-      machine: describeMachine(databaseVersion, root),
+      machine: describeMachine(databaseVersion, commit),
       settings,
       baselines,
       runs,

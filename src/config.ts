@@ -27,6 +27,8 @@ export interface Config {
   purgeIntervalSeconds: number;
   purgeChunkRows: number;
   webConcurrency: number;
+  /** V8 old-space cap of each worker, in MB. */
+  workerHeapMb: number;
   shutdownTimeoutSeconds: number;
   logLevel: string;
   adminApiKeys: string[];
@@ -106,6 +108,7 @@ export function loadConfig(env: Env = process.env, overrides: Partial<Config> = 
     purgeIntervalSeconds: integer(env, 'PURGE_INTERVAL_SECONDS', 60, 1),
     purgeChunkRows: integer(env, 'PURGE_CHUNK_ROWS', 1000, 1),
     webConcurrency: integer(env, 'WEB_CONCURRENCY', databaseUrl ? os.availableParallelism() : 1, 1),
+    workerHeapMb: integer(env, 'WORKER_HEAP_MB', 128, 32),
     shutdownTimeoutSeconds: integer(env, 'SHUTDOWN_TIMEOUT_SECONDS', 10, 1),
     logLevel: nonEmpty(env, 'LOG_LEVEL') ?? (nodeEnv === 'test' ? 'silent' : 'info'),
     adminApiKeys: (env.ADMIN_API_KEYS ?? '')

@@ -2,7 +2,7 @@ import cluster from 'node:cluster';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { ConfigError, isEmbedded, loadConfig, type Config } from './config';
-import { createLogger, type Logger } from './logger';
+import { createLogger, flushLogger, type Logger } from './logger';
 import { closeDb, createDb, type Db } from './db/knex';
 import { migrateLatest } from './db/migrate';
 import { buildApp } from './app';
@@ -68,16 +68,21 @@ function describeStorage(config: Config): string {
     : `MySQL/MariaDB at ${new URL(config.databaseUrl as string).host}`;
 }
 
-async function runWorker(config: Config, logger: Logger, migrate: boolean): Promise<void> {
-  const service = await startService(config, logger, { migrate });
+/** Exits once the asynchronous logger has written what it holds. */
+function exit(logger: Logger, code: number): void {
+  void flushLogger(logger).finally(() => process.exit(code));
+}
+
+async function runWorker(config: Config, logger: Logger): Promise<void> {
+  const service = await startService(config, logger, { migrate: false });
   logger.info({ url: service.url, purge: service.purge.mode }, `tenantkv listening on ${service.url}`);
   const shutdown = (signal: string): void => {
     logger.info({ signal }, 'shutting down: finishing in-flight requests');
     service.stop().then(
-      () => process.exit(0),
+      () => exit(logger, 0),
       (err: unknown) => {
         logger.error({ err }, 'shutdown failed');
-        process.exit(1);
+        exit(logger, 1);
       },
     );
   };
@@ -85,14 +90,17 @@ async function runWorker(config: Config, logger: Logger, migrate: boolean): Prom
   process.once('SIGINT', shutdown);
 }
 
-/** The primary migrates once, then forks WEB_CONCURRENCY workers that share the port. */
+/**
+ * The primary migrates once, then forks WEB_CONCURRENCY workers that share the port, and restarts one that
+ * dies. Each worker's V8 old space is capped at WORKER_HEAP_MB: left alone, V8 lets garbage from bursts of large
+ * batches grow a worker past 250 MB before it collects.
+ */
 async function runPrimary(config: Config, logger: Logger): Promise<void> {
   logger.info(
     { storage: describeStorage(config), workers: config.webConcurrency },
     `storage: ${describeStorage(config)}`,
   );
   resolveJwtSecret(config);
-  if (config.webConcurrency === 1) return runWorker(config, logger, config.migrateOnStart);
   if (config.migrateOnStart) {
     const db = createDb(config);
     try {
@@ -101,6 +109,7 @@ async function runPrimary(config: Config, logger: Logger): Promise<void> {
       await closeDb(db);
     }
   }
+  cluster.setupPrimary({ execArgv: [...process.execArgv, `--max-old-space-size=${config.workerHeapMb}`] });
   let stopping = false;
   const fork = (): void => {
     cluster.fork();
@@ -108,7 +117,7 @@ async function runPrimary(config: Config, logger: Logger): Promise<void> {
   for (let i = 0; i < config.webConcurrency; i++) fork();
   cluster.on('exit', (worker, code, signal) => {
     if (stopping) {
-      if (Object.keys(cluster.workers ?? {}).length === 0) process.exit(0);
+      if (Object.keys(cluster.workers ?? {}).length === 0) exit(logger, 0);
       return;
     }
     logger.error({ worker: worker.process.pid, code, signal }, 'worker died; starting another');
@@ -138,14 +147,14 @@ async function main(): Promise<void> {
   process.on('unhandledRejection', (err) => logger.error({ err }, 'unhandled rejection'));
   try {
     if (cluster.isPrimary) await runPrimary(config, logger);
-    else await runWorker(config, logger, false);
+    else await runWorker(config, logger);
   } catch (err) {
     if (err instanceof ConfigError) {
       logger.fatal(err.message);
-      process.exit(2);
+      return exit(logger, 2);
     }
     logger.fatal({ err }, 'tenantkv failed to start');
-    process.exit(1);
+    exit(logger, 1);
   }
 }
 

@@ -38,23 +38,29 @@ export class TenantAccess {
     this.lastPollMs = clock.nowMs();
   }
 
+  /**
+   * The answer from memory alone: the 401 or 403 the principal has earned, null when it may act, or undefined
+   * when this instance has not seen its tenant or token yet (then `authorize`).
+   */
+  verdictFromCache(principal: Principal): AppError | null | undefined {
+    if (!this.tenants.has(principal.tenantId)) return undefined;
+    if (principal.tokenId !== undefined && !this.tokens.has(principal.tokenId)) return undefined;
+    return verdict(principal, this.tenants.get(principal.tenantId) ?? null, this.tokens.get(principal.tokenId ?? ''));
+  }
+
   /** Throws the 401 or 403 that the principal has earned; resolves when it may act. */
   async authorize(principal: Principal): Promise<void> {
     const tenant = this.tenants.has(principal.tenantId)
-      ? this.tenants.get(principal.tenantId)
+      ? (this.tenants.get(principal.tenantId) ?? null)
       : await this.loadTenant(principal.tenantId);
-    if (!tenant || tenant.deleted) throw AppError.unauthorized('tenant no longer exists');
-    if (tenant.suspended) throw tenantSuspended();
-    if (principal.tokenId === undefined) {
-      if (principal.tokenVersion !== tenant.tokenVersion) throw AppError.unauthorized('token has been revoked');
-      return;
+    let token: TokenState | null | undefined;
+    if (principal.tokenId !== undefined) {
+      token = this.tokens.has(principal.tokenId)
+        ? this.tokens.get(principal.tokenId)
+        : await this.loadToken(principal.tokenId);
     }
-    const token = this.tokens.has(principal.tokenId)
-      ? this.tokens.get(principal.tokenId)
-      : await this.loadToken(principal.tokenId);
-    if (!token || token.revoked || token.tenantId !== principal.tenantId) {
-      throw AppError.unauthorized('token has been revoked');
-    }
+    const error = verdict(principal, tenant, token);
+    if (error) throw error;
   }
 
   /** Drops what this instance knows of a tenant, after an operator changed it here. */
@@ -106,6 +112,22 @@ export class TenantAccess {
     if (this.config.authCacheSeconds > 0) remember(this.tokens, id, state);
     return state;
   }
+}
+
+function verdict(
+  principal: Principal,
+  tenant: AccessState | null,
+  token: TokenState | null | undefined,
+): AppError | null {
+  if (!tenant || tenant.deleted) return AppError.unauthorized('tenant no longer exists');
+  if (tenant.suspended) return tenantSuspended();
+  if (principal.tokenId === undefined) {
+    return principal.tokenVersion === tenant.tokenVersion ? null : AppError.unauthorized('token has been revoked');
+  }
+  if (!token || token.revoked || token.tenantId !== principal.tenantId) {
+    return AppError.unauthorized('token has been revoked');
+  }
+  return null;
 }
 
 function remember<K, V>(map: Map<K, V>, key: K, value: V): void {

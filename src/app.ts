@@ -1,5 +1,4 @@
 import express, { type NextFunction, type Request, type Response } from 'express';
-import pinoHttp from 'pino-http';
 import swaggerUi from 'swagger-ui-express';
 import type { Config } from './config';
 import type { Db } from './db/knex';
@@ -14,6 +13,7 @@ import { systemClock, type Clock } from './service/clock';
 import { compileValidators, loadOpenApi } from './http/openapi';
 import { createTenantAuth } from './http/auth';
 import { mountRoutes, routeTable } from './http/routes';
+import { accessLog } from './http/access-log';
 import { AuthController } from './http/controllers/auth-controller';
 import { ObjectController } from './http/controllers/object-controller';
 import { HealthController } from './http/controllers/health-controller';
@@ -54,17 +54,7 @@ export function buildApp(deps: AppDeps): express.Express {
   const app = express();
   app.disable('x-powered-by');
   app.set('etag', false);
-  app.use(
-    pinoHttp({
-      logger,
-      autoLogging: { ignore: (req) => req.url === '/healthz' },
-      customLogLevel: (_req, res, err) => (err || res.statusCode >= 500 ? 'error' : 'info'),
-      serializers: {
-        req: (req: { method: string; url: string }) => ({ method: req.method, url: req.url }),
-        res: (res: { statusCode: number }) => ({ statusCode: res.statusCode }),
-      },
-    }),
-  );
+  app.use(accessLog(logger, (url) => url === '/healthz'));
 
   mountRoutes(app, routeTable(controllers, createAdminAuth(config.adminApiKeys, tokens)), {
     validators: compileValidators(openapi.document),

@@ -9,7 +9,12 @@ export class AppError extends Error {
     readonly code: string,
     message: string,
   ) {
+    // An AppError is an answer, not a fault: its stack is never logged, and capturing one made each 404 cost
+    // more CPU than the whole database read.
+    const stackTraceLimit = Error.stackTraceLimit;
+    Error.stackTraceLimit = 0;
     super(message);
+    Error.stackTraceLimit = stackTraceLimit;
     this.name = 'AppError';
   }
 

@@ -3,6 +3,7 @@ import * as createTenantsAndObjects from './20261122000000_create_tenants_and_ob
 import * as purgeProcedureAndEvent from './20261122000001_purge_procedure_and_event';
 import * as adminTokensAndTenantLifecycle from './20261122000002_admin_tokens_and_tenant_lifecycle';
 import * as userNamesComparedExactly from './20261122000003_user_names_compared_exactly';
+import * as writeProcedures from './20261122000004_write_procedures';
 
 /**
  * The migrations, in order. Listed here rather than found on disk so that the same code runs from src/ under
@@ -13,6 +14,7 @@ const migrations: Record<string, Knex.Migration> = {
   '20261122000001_purge_procedure_and_event': purgeProcedureAndEvent,
   '20261122000002_admin_tokens_and_tenant_lifecycle': adminTokensAndTenantLifecycle,
   '20261122000003_user_names_compared_exactly': userNamesComparedExactly,
+  '20261122000004_write_procedures': writeProcedures,
 };
 
 export const migrationSource: Knex.MigrationSource<string> = {

@@ -20,8 +20,8 @@ export interface Dialect {
   maxRowsPerInsert: number;
   /** True when the error is a deadlock or lock wait timeout that a retried transaction can resolve. */
   isRetryable(err: unknown): boolean;
-  /** One query may carry several statements, so a whole transaction can be one round trip. */
-  multiStatements: boolean;
+  /** Stored procedures: the hot writes can be one round trip each (see the write-procedures migration). */
+  hasProcedures: boolean;
   /** The database can run the purge itself on a schedule (MySQL EVENT). */
   hasEvents: boolean;
   /**
@@ -61,9 +61,6 @@ export const mysqlDialect: Dialect = {
         timezone: 'Z',
         supportBigNumbers: true,
         decimalNumbers: true,
-        // For the one-round-trip write scripts (object-scripts.ts). Every value reaches SQL as a bound
-        // parameter, escaped by the driver, so this widens nothing an injection could use.
-        multipleStatements: true,
       },
       pool: {
         min: 0,
@@ -81,7 +78,7 @@ export const mysqlDialect: Dialect = {
     };
   },
   forUpdate: ' FOR UPDATE',
-  multiStatements: true,
+  hasProcedures: true,
   hasEvents: true,
   async withNamedLock(knex, name, work) {
     // GET_LOCK belongs to a connection: take one out of the pool for the lock's whole life.
@@ -137,7 +134,7 @@ export const sqliteDialect: Dialect = {
     };
   },
   forUpdate: '',
-  multiStatements: false,
+  hasProcedures: false,
   hasEvents: false,
   // The embedded database serves one process (WEB_CONCURRENCY is 1), so there is nobody to exclude.
   withNamedLock: (_knex, _name, work) => work(),

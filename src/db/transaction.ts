@@ -18,27 +18,14 @@ export async function inTransaction<T>(db: Db, work: (trx: Knex.Transaction) => 
   }
 }
 
-/**
- * Runs a multi-statement script that holds its own START TRANSACTION … COMMIT, in one round trip, on a
- * connection of its own; returns the rows of each statement. If any statement fails the rest are not run, so
- * the transaction is rolled back here before the connection goes back to the pool; a deadlock or lock wait
- * timeout runs the whole script again, like inTransaction.
- */
-export async function runScript(db: Db, sql: string, bindings: readonly unknown[]): Promise<unknown[]> {
+/** Calls a procedure that holds its own transaction (and rolls it back on error), retrying like inTransaction. */
+export async function callProcedure(db: Db, sql: string, bindings: readonly unknown[]): Promise<unknown[]> {
   for (let attempt = 1; ; attempt++) {
-    const conn = await db.knex.client.acquireConnection();
     try {
-      const result = await db.knex.raw(sql, bindings as Knex.RawBinding[]).connection(conn);
-      return db.dialect.rowsOf(result) as unknown[];
+      return db.dialect.rowsOf(await db.knex.raw(sql, bindings as Knex.RawBinding[])) as unknown[];
     } catch (err) {
-      await db.knex
-        .raw('ROLLBACK')
-        .connection(conn)
-        .catch(() => undefined);
       if (attempt >= MAX_ATTEMPTS || !db.dialect.isRetryable(err)) throw err;
-    } finally {
-      await db.knex.client.releaseConnection(conn);
+      await new Promise((resolve) => setTimeout(resolve, Math.random() * 5 * attempt));
     }
-    await new Promise((resolve) => setTimeout(resolve, Math.random() * 5 * attempt));
   }
 }

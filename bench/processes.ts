@@ -169,7 +169,7 @@ async function waitUntilListening(child: ChildProcess, options: ServiceOptions, 
 
 export interface ProcessMemory {
   pid: number;
-  role: 'primary' | 'worker' | 'primary+worker';
+  role: 'primary' | 'worker';
   /** Largest VmRSS seen while sampling. */
   peakRssMb: number;
   /** VmHWM: the kernel's own peak resident set of the process, read last before the service stops. */
@@ -178,7 +178,7 @@ export interface ProcessMemory {
 
 export interface MemoryReport {
   processes: ProcessMemory[];
-  /** Largest VmRSS of any serving process (the worker, or the single process) during each scenario. */
+  /** Largest VmRSS of any worker during each scenario. */
   byScenario: Record<string, number>;
   /** Largest VmHWM of any serving process over the whole run. */
   workerPeakMb: number;
@@ -204,10 +204,7 @@ export class MemorySampler {
   private scenario: string | undefined;
   private readonly timer: NodeJS.Timeout;
 
-  constructor(
-    private readonly primaryPid: number,
-    private readonly workers: number,
-  ) {
+  constructor(private readonly primaryPid: number) {
     this.sample();
     this.timer = setInterval(() => this.sample(), 200);
   }
@@ -219,13 +216,13 @@ export class MemorySampler {
   }
 
   sample(): void {
-    const pids = this.workers === 1 ? [this.primaryPid] : [this.primaryPid, ...childPids(this.primaryPid)];
+    // The service's primary only supervises; it forks WEB_CONCURRENCY workers, one included.
+    const pids = [this.primaryPid, ...childPids(this.primaryPid)];
     let servingKb = 0;
     for (const pid of pids) {
       const status = readStatus(pid);
       if (!status) continue;
-      const role: ProcessMemory['role'] =
-        this.workers === 1 ? 'primary+worker' : pid === this.primaryPid ? 'primary' : 'worker';
+      const role: ProcessMemory['role'] = pid === this.primaryPid ? 'primary' : 'worker';
       const entry = this.seen.get(pid) ?? { role, peakKb: 0, hwmKb: 0 };
       entry.peakKb = Math.max(entry.peakKb, status.rssKb);
       entry.hwmKb = Math.max(entry.hwmKb, status.hwmKb);

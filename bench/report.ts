@@ -369,7 +369,7 @@ ${
 ## Memory
 
 VmRSS sampled every 200 ms from \`/proc/<pid>/status\` of the service and of each cluster worker, and VmHWM (the
-kernel's peak) read at the end of the run. With WEB_CONCURRENCY=1 the single process is the worker.
+kernel's peak) read at the end of the run. The primary only supervises: it forks the workers, one included.
 
 ${markdownTable(['WEB_CONCURRENCY', 'process', 'peak RSS sampled (MB)', 'VmHWM (MB)'], memoryRows)}
 

@@ -164,7 +164,7 @@ async function runService(ctx: Context, workers: number, fixture: Fixture): Prom
   const memory: MemoryReport[] = [];
   const scenarios = serviceScenarios(fixture, ctx.settings, tag);
   const measure = (service: ServiceProcess, batch: ServiceScenario[]) => async (): Promise<void> => {
-    const sampler = new MemorySampler(service.pid, workers);
+    const sampler = new MemorySampler(service.pid);
     try {
       await smokeCheck(service.url, fixture);
       for (const scenario of batch) {

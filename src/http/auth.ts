@@ -62,18 +62,22 @@ export function createTenantAuth(tokens: TokenService, access: TenantAccess): (s
     ),
   );
 
-  const admit = (req: Request, principal: Principal, scope: Scope, next: NextFunction): void => {
-    const known = access.verdictFromCache(principal);
-    if (known === undefined) {
-      access.authorize(principal).then(() => admit(req, principal, scope, next), next);
-      return;
-    }
-    if (known) return next(known);
+  const allow = (req: Request, principal: Principal, scope: Scope, next: NextFunction): void => {
     if (!principal.scopes.includes(scope)) {
       return next(AppError.forbidden(`this token does not have the ${scope} scope`, 'INSUFFICIENT_SCOPE'));
     }
     req.user = principal;
     next();
+  };
+
+  const admit = (req: Request, principal: Principal, scope: Scope, next: NextFunction): void => {
+    const known = access.verdictFromCache(principal);
+    if (known === undefined) {
+      access.authorize(principal).then(() => allow(req, principal, scope, next), next);
+      return;
+    }
+    if (known) return next(known);
+    allow(req, principal, scope, next);
   };
 
   return (scope) => (req: Request, res: Response, next: NextFunction) => {

@@ -313,6 +313,36 @@ describe.each(targets())('admin API on %s', (target) => {
     });
   });
 
+  describe('without the access cache (AUTH_CACHE_SECONDS=0)', () => {
+    it('answers every request from the database: suspension and revocation apply at once, on every instance', async () => {
+      const uncached = harness(target, { ...ADMIN_ENV, AUTH_CACHE_SECONDS: '0' });
+      try {
+        const created = await createTenant();
+        const api = await createToken(created.id, ['read', 'write']);
+        const auth = { Authorization: `Bearer ${api.token}` };
+        await request(uncached.app).post('/api/object').set(auth).send({ key: 'k', value: 1 }).expect(201);
+        await request(uncached.app).get('/api/object/k').set(auth).expect(200);
+        // The change is made through the other app: no poll, no forgetting, and still seen at once.
+        await request(h.app)
+          .patch(`/api/admin/tenants/${created.id}`)
+          .set(asAdmin)
+          .send({ suspended: true })
+          .expect(200);
+        await request(uncached.app).get('/api/object/k').set(auth).expect(403);
+        await request(h.app)
+          .patch(`/api/admin/tenants/${created.id}`)
+          .set(asAdmin)
+          .send({ suspended: false })
+          .expect(200);
+        await request(uncached.app).get('/api/object/k').set(auth).expect(200);
+        await request(h.app).delete(`/api/admin/tenants/${created.id}/tokens/${api.id}`).set(asAdmin).expect(204);
+        await request(uncached.app).get('/api/object/k').set(auth).expect(401);
+      } finally {
+        await uncached.close();
+      }
+    });
+  });
+
   describe('API tokens', () => {
     it('issues read-only tokens that can read and are refused every write and delete', async () => {
       const created = await createTenant();

@@ -73,8 +73,11 @@ export interface ServiceOptions {
   jwtSecret: string;
   workers: number;
   logFile: string;
-  /** PROFILE=1: run under --cpu-prof, writing `name` into `dir`. */
-  cpuProfile?: { dir: string; name: string };
+  /**
+   * PROFILE=1: run under --cpu-prof, writing into `dir`. The workers inherit the flag, and each process writes
+   * its own file there (node's default name carries the pid): a fixed name would let the primary overwrite them.
+   */
+  cpuProfileDir?: string;
 }
 
 export interface ServiceProcess {
@@ -89,9 +92,9 @@ export interface ServiceProcess {
 export async function startService(options: ServiceOptions): Promise<ServiceProcess> {
   const port = await freePort();
   const args: string[] = [];
-  if (options.cpuProfile) {
-    fs.mkdirSync(options.cpuProfile.dir, { recursive: true });
-    args.push('--cpu-prof', `--cpu-prof-dir=${options.cpuProfile.dir}`, `--cpu-prof-name=${options.cpuProfile.name}`);
+  if (options.cpuProfileDir) {
+    fs.mkdirSync(options.cpuProfileDir, { recursive: true });
+    args.push('--cpu-prof', `--cpu-prof-dir=${options.cpuProfileDir}`);
   }
   args.push(path.join(options.root, 'dist', 'src', 'server.js'));
   const out = fs.openSync(options.logFile, 'w');

@@ -89,7 +89,7 @@ interface Context {
 async function withService<T>(
   ctx: Context,
   workers: number,
-  profileName: string | undefined,
+  profileId: string | undefined,
   work: (service: ServiceProcess) => Promise<T>,
 ): Promise<T> {
   const service = await startService({
@@ -97,8 +97,8 @@ async function withService<T>(
     databaseUrl: databaseUrl(ctx.database),
     jwtSecret: ctx.jwtSecret,
     workers,
-    logFile: path.join(ctx.logDir, `service-${workers}-${profileName ?? 'run'}.log`),
-    cpuProfile: profileName ? { dir: ctx.profileDir, name: profileName } : undefined,
+    logFile: path.join(ctx.logDir, `service-${workers}-${profileId ?? 'run'}.log`),
+    cpuProfileDir: profileId ? path.join(ctx.profileDir, `${ctx.stamp}-${profileId}`) : undefined,
   });
   const forget = ctx.cleanup.add(`stop the service (pid ${service.pid})`, service.stop);
   log(`service up: pid ${service.pid}, WEB_CONCURRENCY=${workers}, ${service.url}`);
@@ -179,9 +179,7 @@ async function runService(ctx: Context, workers: number, fixture: Fixture): Prom
   };
   if (ctx.settings.profile) {
     for (const scenario of scenarios) {
-      await withService(ctx, workers, `${ctx.stamp}-${scenario.id}.cpuprofile`, (service) =>
-        measure(service, [scenario])(),
-      );
+      await withService(ctx, workers, scenario.id, (service) => measure(service, [scenario])());
     }
   } else {
     await withService(ctx, workers, undefined, (service) => measure(service, scenarios)());
@@ -190,20 +188,22 @@ async function runService(ctx: Context, workers: number, fixture: Fixture): Prom
 }
 
 function printProfiles(ctx: Context): void {
-  const files = fs
+  const dirs = fs
     .readdirSync(ctx.profileDir)
-    .filter((f) => f.startsWith(ctx.stamp) && f.endsWith('.cpuprofile'))
+    .filter((d) => d.startsWith(`${ctx.stamp}-`) && fs.statSync(path.join(ctx.profileDir, d)).isDirectory())
     .sort();
-  if (files.length === 0) {
-    process.stdout.write('\nno .cpuprofile was written\n');
-    return;
-  }
   process.stdout.write(
-    `\nCPU profiles (WEB_CONCURRENCY=1, top 25 self-time frames by function+script), in ${ctx.profileDir}\n`,
+    `\nCPU profiles of the worker (WEB_CONCURRENCY=1, top 25 self-time frames by function+script), in ${ctx.profileDir}\n`,
   );
-  for (const file of files) {
-    const title = file.slice(ctx.stamp.length + 1).replace(/\.cpuprofile$/, '');
-    process.stdout.write(`\n${formatFrames(title, topFrames(path.join(ctx.profileDir, file), ctx.root))}\n`);
+  for (const dir of dirs) {
+    const title = dir.slice(ctx.stamp.length + 1);
+    // One profile per process; the worker is the one that did the work (the primary only supervises).
+    const busiest = fs
+      .readdirSync(path.join(ctx.profileDir, dir))
+      .filter((f) => f.endsWith('.cpuprofile'))
+      .map((f) => topFrames(path.join(ctx.profileDir, dir, f), ctx.root))
+      .sort((a, b) => b.totalMs - b.idleMs - (a.totalMs - a.idleMs))[0];
+    process.stdout.write(busiest ? `\n${formatFrames(title, busiest)}\n` : `\n${title}: no .cpuprofile was written\n`);
   }
 }
 

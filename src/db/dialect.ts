@@ -31,8 +31,22 @@ export interface Dialect {
   withNamedLock<T>(knex: Knex, name: string, work: () => Promise<T>): Promise<T | undefined>;
   /** The rows of a knex.raw SELECT: mysql2 resolves to [rows, fields], better-sqlite3 to rows. */
   rowsOf(result: unknown): Record<string, unknown>[];
+  /**
+   * Runs one constant statement on a pooled connection and resolves to its rows (a CALL: its result sets),
+   * skipping the query builder's runner, for the statements every request makes.
+   */
+  run(knex: Knex, sql: string, bindings: readonly unknown[]): Promise<Record<string, unknown>[]>;
   /** True when the error says the row breaks a unique constraint. */
   isDuplicateKey(err: unknown): boolean;
+}
+
+/** The part of a mysql2 connection that `run` uses. */
+interface MysqlConnection {
+  query(
+    sql: string,
+    bindings: readonly unknown[],
+    callback: (err: Error | null, rows: Record<string, unknown>[]) => void,
+  ): void;
 }
 
 function errorCode(err: unknown): unknown {
@@ -101,6 +115,18 @@ export const mysqlDialect: Dialect = {
   maxBindings: 60_000,
   maxRowsPerInsert: Number.POSITIVE_INFINITY,
   rowsOf: (result) => (result as [Record<string, unknown>[]])[0],
+  async run(knex, sql, bindings) {
+    // knex's runner costs about 20 µs of CPU a statement here (measured: 45 against 21 µs per point select);
+    // the pool is still knex's, and so is its check that a connection is healthy before handing it out.
+    const conn = (await knex.client.acquireConnection()) as MysqlConnection;
+    try {
+      return await new Promise<Record<string, unknown>[]>((resolve, reject) => {
+        conn.query(sql, bindings, (err, rows) => (err ? reject(err) : resolve(rows)));
+      });
+    } finally {
+      await knex.client.releaseConnection(conn);
+    }
+  },
   isRetryable: (err) => {
     const code = errorCode(err);
     return code === 'ER_LOCK_DEADLOCK' || code === 'ER_LOCK_WAIT_TIMEOUT';
@@ -144,6 +170,7 @@ export const sqliteDialect: Dialect = {
   // terms in one compound SELECT (SQLITE_MAX_COMPOUND_SELECT).
   maxRowsPerInsert: 500,
   rowsOf: (result) => result as Record<string, unknown>[],
+  run: async (knex, sql, bindings) => (await knex.raw(sql, bindings as Knex.RawBinding[])) as Record<string, unknown>[],
   isRetryable: (err) => errorCode(err) === 'SQLITE_BUSY',
   isDuplicateKey: (err) => {
     const code = errorCode(err);

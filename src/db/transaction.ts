@@ -25,5 +25,5 @@ export function inTransaction<T>(db: Db, work: (trx: Knex.Transaction) => Promis
 
 /** Calls a procedure that holds its own transaction (and rolls it back on error); returns its result sets. */
 export function callProcedure(db: Db, sql: string, bindings: readonly unknown[]): Promise<unknown[]> {
-  return retried(db, async () => db.dialect.rowsOf(await db.knex.raw(sql, bindings as Knex.RawBinding[])));
+  return retried(db, () => db.dialect.run(db.knex, sql, bindings));
 }

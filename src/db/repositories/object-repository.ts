@@ -76,7 +76,7 @@ export class ObjectRepository {
 
   async get(tenantId: number, key: string): Promise<StoredObject | undefined> {
     // Constant SQL: the hottest statement skips the query builder.
-    const [row] = await rows(this.db.knex.raw(GET_ONE, [tenantId, key]), this.db);
+    const [row] = await this.db.dialect.run(this.db.knex, GET_ONE, [tenantId, key]);
     return row ? { value: row.value as string, expiresAt: toNumberOrNull(row.expires_at) } : undefined;
   }
 

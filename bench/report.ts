@@ -317,8 +317,9 @@ the run are in \`bench/results/latest.json\`.
 - \`make bench QUICK=1\`: every scenario for one second, no targets, nothing written (CI runs it so that the
   benchmark never rots). It fails only when something is broken: the service does not start, or a scenario gets
   no expected answer at all.
-- \`make bench PROFILE=1\`: WEB_CONCURRENCY=1 under \`node --cpu-prof\`, one service start (and one
-  \`.cpuprofile\` in \`bench/results/profiles/\`) per scenario, then the top 25 self-time frames of each.
+- \`make bench PROFILE=1\`: WEB_CONCURRENCY=1 under \`node --cpu-prof\`, one service start per scenario (each
+  process writes a \`.cpuprofile\` under \`bench/results/profiles/\`), then the top 25 self-time frames of the
+  worker's profile for each.
 - \`BENCH_DATABASE_URL\` picks the server (default \`${'mysql://root@127.0.0.1:3306'}\`): the bench creates a fresh
   database \`tenantkv_bench_<random>\` on it and drops it at the end. A URL that names a database uses that one
   and leaves it in place.

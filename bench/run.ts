@@ -143,7 +143,6 @@ function mergeMemory(reports: MemoryReport[]): MemoryReport {
   };
 }
 
-/** All scenarios on one service per worker count; with PROFILE=1, one service (and one profile) per scenario. */
 /**
  * Provisioning runs on a service of its own, stopped before the measured ones start: registration hashes with
  * scrypt (32 MiB a hash, several at once), which would otherwise own the measured processes' peak RSS.

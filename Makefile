@@ -1,7 +1,7 @@
 # The two commands a new machine needs: `make run` and `make test`.
 NODE_MODULES := node_modules/.package-lock.json
 
-.PHONY: run test lint format build bench install clean
+.PHONY: run test lint format build bench bench-ab install clean
 
 $(NODE_MODULES): package.json package-lock.json
 	npm ci --no-audit --no-fund
@@ -31,6 +31,11 @@ format: $(NODE_MODULES)
 bench: build
 	npx tsc -p bench/tsconfig.json
 	QUICK=$(QUICK) node dist-bench/bench/run.js
+
+## the working tree against BASE (a git ref, default HEAD), both running at once, load alternated (QUICK=1: a smoke run)
+bench-ab: build
+	npx tsc -p bench/tsconfig.json
+	BASE=$(BASE) QUICK=$(QUICK) node dist-bench/bench/ab.js
 
 clean:
 	rm -rf dist dist-bench .jest-results.json

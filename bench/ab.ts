@@ -1,0 +1,170 @@
+/**
+ * `make bench-ab BASE=<git ref>`: the service built from BASE against the service built from the working tree,
+ * both running at once on one fresh database, with the load alternated between them in short slices, so that
+ * both see the same machine. On a shared VM the CPU cost of identical code was measured to swing ±25 % between
+ * minutes, which hides any change smaller than that from two separate `make bench` runs; paired slices do not.
+ *
+ * Env: BASE (default HEAD), AB_SCENARIOS (scenario ids, default get-hit,post-create,post-overwrite),
+ * AB_ROUNDS (default 6), BENCH_DATABASE_URL as for `make bench`; QUICK=1: two rounds of one-second slices (CI
+ * runs it so that the tool never rots). Prints medians; writes nothing. Fails only when something is broken.
+ */
+import { execFileSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import mysql from 'mysql2/promise';
+import { benchDatabase, databaseUrl, loadSettings, log, median, mysqlOptions, projectRoot, randomHex } from './common';
+import { closeIdleSockets } from './http';
+import { completelyFailed } from './load';
+import { childPids, killAllChildren, startService, type ServiceProcess } from './processes';
+import { provision, serviceScenarios, smokeCheck } from './scenarios';
+
+interface Sample {
+  rps: number;
+  cpuUsPerOp: number;
+  unexpected: number;
+}
+
+function git(root: string, ...args: string[]): string {
+  return execFileSync('git', args, { cwd: root, encoding: 'utf8' }).trim();
+}
+
+/** A detached worktree of `ref`, built, sharing the working tree's node_modules. */
+function buildBase(root: string, ref: string): { dir: string; commit: string; remove: () => void } {
+  const commit = git(root, 'rev-parse', '--short', `${ref}^{commit}`);
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tenantkv-ab-'));
+  git(root, 'worktree', 'add', '--detach', dir, commit);
+  const remove = (): void => {
+    git(root, 'worktree', 'remove', '--force', dir);
+    fs.rmSync(dir, { recursive: true, force: true });
+  };
+  try {
+    fs.symlinkSync(path.join(root, 'node_modules'), path.join(dir, 'node_modules'));
+    execFileSync('npx', ['tsc', '-p', 'tsconfig.build.json'], { cwd: dir, stdio: 'inherit' });
+  } catch (err) {
+    remove();
+    throw err;
+  }
+  return { dir, commit, remove };
+}
+
+function change(base: number, work: number): string {
+  const pct = ((work - base) / base) * 100;
+  return `${pct >= 0 ? '+' : ''}${pct.toFixed(1)} %`;
+}
+
+async function main(): Promise<number> {
+  const root = projectRoot();
+  const ref = process.env.BASE?.trim() || 'HEAD';
+  const ids = (process.env.AB_SCENARIOS ?? 'get-hit,post-create,post-overwrite').split(',').map((s) => s.trim());
+  const quick = loadSettings(process.env, os.availableParallelism()).quick;
+  const rounds = quick ? 2 : Number(process.env.AB_ROUNDS ?? 6);
+  const settings = {
+    ...loadSettings({}, os.availableParallelism()),
+    durationS: quick ? 1 : 5,
+    warmupS: quick ? 0.3 : 1,
+    quietWaitS: 0,
+  };
+  const database = benchDatabase(process.env);
+  const undo: (() => Promise<void> | void)[] = [];
+  process.once('exit', killAllChildren);
+  try {
+    const base = buildBase(root, ref);
+    undo.push(base.remove);
+    const admin = await mysql.createConnection(mysqlOptions(database.serverUrl, undefined, 1));
+    try {
+      if (database.owned) {
+        await admin.query(`CREATE DATABASE \`${database.name}\` CHARACTER SET utf8mb4 COLLATE utf8mb4_bin`);
+        undo.push(async () => {
+          const conn = await mysql.createConnection(mysqlOptions(database.serverUrl, undefined, 1));
+          await conn.query(`DROP DATABASE IF EXISTS \`${database.name}\``).finally(() => conn.end());
+        });
+      }
+    } finally {
+      await admin.end();
+    }
+    const logDir = fs.mkdtempSync(path.join(os.tmpdir(), 'tenantkv-ab-logs-'));
+    undo.push(() => fs.rmSync(logDir, { recursive: true, force: true }));
+    const jwtSecret = randomHex(32);
+    const start = async (name: string, dir: string): Promise<ServiceProcess> => {
+      const service = await startService({
+        root: dir,
+        databaseUrl: databaseUrl(database),
+        jwtSecret,
+        workers: 1,
+        logFile: path.join(logDir, `${name}.log`),
+      });
+      undo.push(service.stop);
+      return service;
+    };
+    // The base migrates first; the working tree then adds only migrations the base does not have.
+    const services: Record<'base' | 'work', ServiceProcess> = {
+      base: await start('base', base.dir),
+      work: await start('work', root),
+    };
+    log(`base ${base.commit} (${ref}) against the working tree, ${rounds} rounds of ${settings.durationS} s slices`);
+    const fixture = await provision(services.base.url, settings);
+    await smokeCheck(services.base.url, fixture);
+    await smokeCheck(services.work.url, fixture);
+
+    const samples = new Map<string, Sample[]>();
+    for (let round = 0; round < rounds; round++) {
+      const order: ('base' | 'work')[] = round % 2 === 0 ? ['base', 'work'] : ['work', 'base'];
+      for (const name of order) {
+        const service = services[name];
+        const scenarios = serviceScenarios(fixture, settings, `${name[0]}${round}${randomHex(2)}`);
+        for (const scenario of scenarios.filter((s) => ids.includes(s.id))) {
+          const m = await scenario.run({ url: service.url, pids: () => [service.pid, ...childPids(service.pid)] });
+          closeIdleSockets();
+          if (completelyFailed(m)) throw new Error(`${name} ${scenario.id}: no expected response`);
+          const key = `${scenario.id}\u0000${name}`;
+          const list = samples.get(key) ?? [];
+          list.push({ rps: m.rps, cpuUsPerOp: m.cpu?.subjectUsPerOp ?? 0, unexpected: m.unexpected });
+          samples.set(key, list);
+          log(
+            `round ${round + 1} ${name} ${scenario.id}: ${m.rps.toFixed(0)} req/s, ${m.cpu?.subjectUsPerOp.toFixed(0)} µs/op`,
+          );
+        }
+      }
+    }
+
+    const header = [
+      'scenario',
+      'req/s base',
+      'req/s work',
+      'change',
+      'CPU µs/op base',
+      'CPU µs/op work',
+      'change',
+      'rounds work cheaper',
+    ];
+    const rows = ids
+      .filter((id) => samples.has(`${id}\u0000base`))
+      .map((id) => {
+        const b = samples.get(`${id}\u0000base`) as Sample[];
+        const w = samples.get(`${id}\u0000work`) as Sample[];
+        const [rb, rw] = [median(b.map((s) => s.rps)), median(w.map((s) => s.rps))];
+        const [cb, cw] = [median(b.map((s) => s.cpuUsPerOp)), median(w.map((s) => s.cpuUsPerOp))];
+        const bad = [...b, ...w].reduce((n, s) => n + s.unexpected, 0);
+        // A sign test of the pairs: a real change shows in (nearly) every round, noise in about half.
+        const cheaper = `${w.filter((s, i) => s.cpuUsPerOp < b[i].cpuUsPerOp).length} of ${w.length}`;
+        return [id + (bad ? ` (${bad} unexpected)` : ''), rb, rw, change(rb, rw), cb, cw, change(cb, cw), cheaper].map(
+          (c) => (typeof c === 'number' ? c.toFixed(0) : c),
+        );
+      });
+    const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
+    const line = (cells: string[]): string =>
+      cells.map((c, i) => (i ? c.padStart(widths[i]) : c.padEnd(widths[i]))).join('  ');
+    process.stdout.write(`\nmedians of ${rounds} paired slices (base ${base.commit}, work: the working tree)\n`);
+    process.stdout.write(`${[line(header), ...rows.map(line)].join('\n')}\n`);
+    return 0;
+  } catch (err) {
+    process.stderr.write(`\nbench-ab failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+    return 1;
+  } finally {
+    for (const step of undo.reverse())
+      await Promise.resolve(step()).catch((e: unknown) => log(`cleanup: ${String(e)}`));
+  }
+}
+
+void main().then((code) => process.exit(code));

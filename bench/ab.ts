@@ -149,7 +149,7 @@ async function main(): Promise<number> {
         // A sign test of the pairs: a real change shows in (nearly) every round, noise in about half.
         const cheaper = `${w.filter((s, i) => s.cpuUsPerOp < b[i].cpuUsPerOp).length} of ${w.length}`;
         return [id + (bad ? ` (${bad} unexpected)` : ''), rb, rw, change(rb, rw), cb, cw, change(cb, cw), cheaper].map(
-          (c) => (typeof c === 'number' ? c.toFixed(0) : c),
+          (c) => (typeof c === 'number' ? c.toFixed(c < 100 ? 1 : 0) : c),
         );
       });
     const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));

@@ -96,7 +96,8 @@ async function writeMany(pool: Pool, tenantId: number, items: { key: string; val
     });
     if (!allows(locked[0], delta)) throw new Error('quota exceeded');
     if (delta !== 0 || objects !== 0) await conn.query(ADJUST_LEDGER, [delta, objects, tenantId]);
-    await conn.query<ResultSetHeader>(upsert, params);
+    // Prepared, as the service sends it (src/db/dialect.ts upsert): values as binary parameters.
+    await conn.execute<ResultSetHeader>(upsert, params);
   });
 }
 

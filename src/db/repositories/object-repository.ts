@@ -195,13 +195,7 @@ export class ObjectRepository {
     }));
     // One multi-row statement on MySQL; SQLite takes fewer rows per statement, so there the batch is split,
     // still inside this one transaction.
-    const perStatement = this.db.dialect.maxRowsPerInsert;
-    for (let i = 0; i < records.length; i += perStatement) {
-      await trx('objects')
-        .insert(records.slice(i, i + perStatement))
-        .onConflict(['tenant_id', 'k'])
-        .merge(['value', 'size', 'expires_at']);
-    }
+    await this.db.dialect.upsert(trx, 'objects', records, ['tenant_id', 'k'], ['value', 'size', 'expires_at']);
     return 'written';
   }
 

@@ -12,8 +12,16 @@ import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import mysql from 'mysql2/promise';
-import { benchDatabase, databaseUrl, loadSettings, log, median, mysqlOptions, projectRoot, randomHex } from './common';
+import {
+  benchDatabase,
+  createOwnedDatabase,
+  databaseUrl,
+  loadSettings,
+  log,
+  median,
+  projectRoot,
+  randomHex,
+} from './common';
 import { closeIdleSockets } from './http';
 import { completelyFailed } from './load';
 import { childPids, killAllChildren, startService, type ServiceProcess } from './processes';
@@ -57,32 +65,17 @@ async function main(): Promise<number> {
   const root = projectRoot();
   const ref = process.env.BASE?.trim() || 'HEAD';
   const ids = (process.env.AB_SCENARIOS ?? 'get-hit,post-create,post-overwrite').split(',').map((s) => s.trim());
-  const quick = loadSettings(process.env, os.availableParallelism()).quick;
-  const rounds = quick ? 2 : Number(process.env.AB_ROUNDS ?? 6);
-  const settings = {
-    ...loadSettings({}, os.availableParallelism()),
-    durationS: quick ? 1 : 5,
-    warmupS: quick ? 0.3 : 1,
-    quietWaitS: 0,
-  };
+  const loaded = loadSettings(process.env, os.availableParallelism());
+  const rounds = loaded.quick ? 2 : Number(process.env.AB_ROUNDS ?? 6);
+  // Shorter slices than `make bench`, so that the rounds alternate often; no waiting for quiet in between.
+  const settings = { ...loaded, durationS: loaded.quick ? 1 : 5, warmupS: loaded.quick ? 0.3 : 1, quietWaitS: 0 };
   const database = benchDatabase(process.env);
   const undo: (() => Promise<void> | void)[] = [];
   process.once('exit', killAllChildren);
   try {
     const base = buildBase(root, ref);
     undo.push(base.remove);
-    const admin = await mysql.createConnection(mysqlOptions(database.serverUrl, undefined, 1));
-    try {
-      if (database.owned) {
-        await admin.query(`CREATE DATABASE \`${database.name}\` CHARACTER SET utf8mb4 COLLATE utf8mb4_bin`);
-        undo.push(async () => {
-          const conn = await mysql.createConnection(mysqlOptions(database.serverUrl, undefined, 1));
-          await conn.query(`DROP DATABASE IF EXISTS \`${database.name}\``).finally(() => conn.end());
-        });
-      }
-    } finally {
-      await admin.end();
-    }
+    undo.push(await createOwnedDatabase(database));
     const logDir = fs.mkdtempSync(path.join(os.tmpdir(), 'tenantkv-ab-logs-'));
     undo.push(() => fs.rmSync(logDir, { recursive: true, force: true }));
     const jwtSecret = randomHex(32);

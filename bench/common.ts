@@ -1,7 +1,7 @@
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import type { PoolOptions } from 'mysql2/promise';
+import mysql, { type PoolOptions } from 'mysql2/promise';
 
 /** What one `make bench` run does: durations, load shape and data set. QUICK and PROFILE only change these. */
 export interface Settings {
@@ -112,6 +112,27 @@ export function benchDatabase(env: NodeJS.ProcessEnv): BenchDatabase {
   return named
     ? { serverUrl, name: named, owned: false }
     : { serverUrl, name: `tenantkv_bench_${randomHex(4)}`, owned: true };
+}
+
+/**
+ * Creates the fresh database the bench owns (BENCH_DATABASE_URL without a database in its path) and resolves to
+ * the step that drops it again; a database named in the URL is used as it is, never created or dropped.
+ */
+export async function createOwnedDatabase(db: BenchDatabase): Promise<() => Promise<void>> {
+  const onServer = async (sql: string): Promise<void> => {
+    const conn = await mysql.createConnection(mysqlOptions(db.serverUrl, undefined, 1));
+    try {
+      await conn.query(sql);
+    } finally {
+      await conn.end();
+    }
+  };
+  if (!db.owned) return async () => undefined;
+  await onServer(`CREATE DATABASE \`${db.name}\` CHARACTER SET utf8mb4 COLLATE utf8mb4_bin`);
+  return async () => {
+    await onServer(`DROP DATABASE IF EXISTS \`${db.name}\``);
+    log(`dropped database ${db.name}`);
+  };
 }
 
 export function databaseUrl(db: BenchDatabase): string {

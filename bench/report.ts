@@ -397,7 +397,8 @@ ${markdownTable(['WEB_CONCURRENCY', 'process', 'peak RSS sampled (MB)', 'VmHWM (
   loops, the service's own SQL as knex renders it, sessions at READ COMMITTED: the point select; the write
   transaction (\`BEGIN\`; \`SELECT … FOR UPDATE\` of the tenant row joined with the key; the ledger \`UPDATE\`;
   \`INSERT\` or \`UPDATE\` of the object; \`COMMIT\`) creating keys across the ${s.tenants} tenants and overwriting on
-  one; the batch transaction (lock, existing sizes, ledger, one multi-row \`INSERT … ON DUPLICATE KEY UPDATE\`).
+  one; the batch transaction (lock, existing sizes, ledger, one multi-row \`INSERT … ON DUPLICATE KEY UPDATE\`, prepared
+  as the service sends it).
   Then bench/bare-express.ts, a bare Express 5 server in one process with a 10-connection pool like the
   service's, loaded exactly like GET hit: a hello-world route (no database) and a route doing one point select.
 `;

@@ -11,6 +11,7 @@ import mysql from 'mysql2/promise';
 import { runBaselines } from './baselines';
 import {
   benchDatabase,
+  createOwnedDatabase,
   databaseUrl,
   loadSettings,
   log,
@@ -265,21 +266,10 @@ async function main(): Promise<number> {
       const [rows] = await admin.query<mysql.RowDataPacket[]>('SELECT VERSION() AS v');
       const version = String(rows[0].v);
       databaseVersion = `${/mariadb/i.test(version) ? 'MariaDB' : 'MySQL'} ${version}`;
-      if (database.owned) {
-        await admin.query(`CREATE DATABASE \`${database.name}\` CHARACTER SET utf8mb4 COLLATE utf8mb4_bin`);
-        cleanup.add(`drop database ${database.name}`, async () => {
-          const conn = await mysql.createConnection(mysqlOptions(database.serverUrl, undefined, 1));
-          try {
-            await conn.query(`DROP DATABASE IF EXISTS \`${database.name}\``);
-            log(`dropped database ${database.name}`);
-          } finally {
-            await conn.end();
-          }
-        });
-      }
     } finally {
       await admin.end();
     }
+    cleanup.add(`drop database ${database.name}`, await createOwnedDatabase(database));
     log(`database ${database.name} on ${new URL(database.serverUrl).host} (${databaseVersion})`);
 
     const fixture = await setUp(ctx);

@@ -65,6 +65,21 @@ const PREPARED_PER_CONNECTION = 16;
 
 const quoteMysql = (name: string): string => `\`${name}\``;
 
+/** Sends one statement on a mysql2 connection, as a text query or a prepared statement. */
+function send(
+  conn: MysqlConnection,
+  method: 'query' | 'execute',
+  sql: string,
+  bindings: readonly unknown[],
+): Promise<Record<string, unknown>[]> {
+  return new Promise((resolve, reject) => {
+    conn[method](sql, bindings, (err, rows) => (err ? reject(err) : resolve(rows)));
+  });
+}
+
+/** SQLite refuses more than 500 terms in one compound SELECT (SQLITE_MAX_COMPOUND_SELECT). */
+const SQLITE_ROWS_PER_INSERT = 500;
+
 function errorCode(err: unknown): unknown {
   return typeof err === 'object' && err !== null ? (err as { code?: unknown }).code : undefined;
 }
@@ -144,10 +159,7 @@ export const mysqlDialect: Dialect = {
     // the SQL text and parsed back out of it (a 4 MB batch of 256 rows: 42–47 ms against 83–119 ms, measured).
     // Past the placeholder limit (MAX_BATCH_ITEMS raised above ~13,000) the text protocol takes over.
     const conn = (await trx.client.acquireConnection()) as MysqlConnection;
-    const method = bindings.length <= MAX_PREPARED_PLACEHOLDERS ? 'execute' : 'query';
-    await new Promise<void>((resolve, reject) => {
-      conn[method](sql, bindings, (err) => (err ? reject(err) : resolve()));
-    });
+    await send(conn, bindings.length <= MAX_PREPARED_PLACEHOLDERS ? 'execute' : 'query', sql, bindings);
   },
   rowsOf: (result) => (result as [Record<string, unknown>[]])[0],
   async run(knex, sql, bindings) {
@@ -155,9 +167,7 @@ export const mysqlDialect: Dialect = {
     // the pool is still knex's, and so is its check that a connection is healthy before handing it out.
     const conn = (await knex.client.acquireConnection()) as MysqlConnection;
     try {
-      return await new Promise<Record<string, unknown>[]>((resolve, reject) => {
-        conn.query(sql, bindings, (err, rows) => (err ? reject(err) : resolve(rows)));
-      });
+      return await send(conn, 'query', sql, bindings);
     } finally {
       await knex.client.releaseConnection(conn);
     }
@@ -202,11 +212,11 @@ export const sqliteDialect: Dialect = {
   byteLength: (column) => `length(CAST(${column} AS BLOB))`,
   maxBindings: 32_000,
   async upsert(trx, table, rows, key, merge) {
-    // knex writes a multi-row SQLite insert as SELECT … UNION ALL SELECT …, and SQLite refuses more than 500
-    // terms in one compound SELECT (SQLITE_MAX_COMPOUND_SELECT): larger batches take several statements.
-    for (let i = 0; i < rows.length; i += 500) {
+    // knex writes a multi-row SQLite insert as one compound SELECT … UNION ALL SELECT …, which SQLite bounds:
+    // larger batches take several statements, still in the caller's one transaction.
+    for (let i = 0; i < rows.length; i += SQLITE_ROWS_PER_INSERT) {
       await trx(table)
-        .insert(rows.slice(i, i + 500))
+        .insert(rows.slice(i, i + SQLITE_ROWS_PER_INSERT))
         .onConflict(key)
         .merge(merge);
     }

@@ -298,6 +298,38 @@ describe.each(targets())('batch on %s', (target) => {
     }
   });
 
+  if (target === 'mysql') {
+    it('keeps at most 16 prepared statements open per connection, however many batch sizes it sees', async () => {
+      const openStatements = async (): Promise<number> => {
+        const [rows] = (await h.db.knex.raw("SHOW GLOBAL STATUS LIKE 'Prepared_stmt_count'")) as [{ Value: string }[]];
+        return Number(rows[0].Value);
+      };
+      const before = await openStatements();
+      let during = 0;
+      const rollback = new Error('roll back: only the statements were wanted');
+      await expect(
+        h.db.knex.transaction(async (trx) => {
+          // 40 batch sizes on one connection: 40 distinct statements, without a cap 40 left open.
+          for (let n = 2; n < 42; n++) {
+            const rows = Array.from({ length: n }, (_, i) => ({
+              tenant_id: t.id,
+              k: `s${n}-${i}`,
+              value: '1',
+              size: 1,
+              expires_at: null,
+            }));
+            await h.db.dialect.upsert(trx, 'objects', rows, ['tenant_id', 'k'], ['value', 'size', 'expires_at']);
+          }
+          during = await openStatements();
+          throw rollback;
+        }),
+      ).rejects.toBe(rollback);
+      expect(during - before).toBeGreaterThan(0);
+      expect(during - before).toBeLessThanOrEqual(16);
+      expect(await expectLedgerExact(h, t.id)).toMatchObject({ objectCount: 0, utilised: 0 });
+    });
+  }
+
   it('writes a batch larger than one prepared statement can carry (MAX_BATCH_ITEMS raised to 14000)', async () => {
     // 14000 rows × 5 columns is past MySQL's 65535 placeholders: such a batch is sent as text instead.
     const big = harness(target, { MAX_BATCH_ITEMS: '14000' });

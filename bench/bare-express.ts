@@ -2,16 +2,15 @@
  * The framework's own ceiling on this machine: a bare Express 5 server, one process, no logging, no auth, no
  * validation. Two routes shaped like the service's GET (tenant and key in the path instead of the token):
  *   GET /bare/hello/:tenant/:key   a constant JSON body, no database;
- *   GET /bare/object/:tenant/:key  one mysql2 point select, the same SQL and pool options as the service.
+ *   GET /bare/object/:tenant/:key  one mysql2 point select, the service's own SQL and pool options.
  * Env: BARE_DATABASE_URL (mysql://…/db), BARE_POOL_SIZE. Prints {"port": n} on stdout once it listens.
  */
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import express from 'express';
 import mysql from 'mysql2';
+import { OBJECTS_SQL } from '../src/features/objects';
 import { mysqlOptions } from './common';
-
-const POINT_SELECT = 'select `value`, `expires_at` from `objects` where `tenant_id` = ? and `k` = ? limit ?';
 
 function main(): void {
   const url = new URL(process.env.BARE_DATABASE_URL ?? '');
@@ -33,7 +32,7 @@ function main(): void {
     res.status(200).type('application/json').send('{"hello":"world"}');
   });
   app.get('/bare/object/:tenant/:key', async (req, res) => {
-    const [rows] = await db.query<mysql.RowDataPacket[]>(POINT_SELECT, [Number(req.params.tenant), req.params.key, 1]);
+    const [rows] = await db.query<mysql.RowDataPacket[]>(OBJECTS_SQL.get, [Number(req.params.tenant), req.params.key]);
     const row = rows[0];
     if (!row) {
       res.status(404).json({ message: 'object not found', status_code: 404, code: 'OBJECT_NOT_FOUND' });

@@ -1,10 +1,13 @@
 /**
  * The baselines that bound each service scenario, measured with no HTTP and no service code: mysql2 running the
- * service's own SQL (copied from src/db/repositories/object-repository.ts as knex renders it) on the same schema,
- * and a bare Express server in a child process loaded exactly like the service's GET.
+ * service's own SQL (imported from src/, never copied) on the same schema, and a bare Express server in a child
+ * process loaded exactly like the service's GET.
  */
 import mysql from 'mysql2';
 import type { Pool, PoolConnection, ResultSetHeader, RowDataPacket } from 'mysql2/promise';
+import { LEDGER_SQL } from '../src/features/quota';
+import { OBJECTS_SQL, PROCEDURE_SQL } from '../src/features/objects';
+import { upsertSql } from '../src/platform/db/dialect/mysql';
 import { databaseUrl, log, mysqlOptions, type BenchDatabase, type Settings } from './common';
 import { request } from './http';
 import { benchItself, runLoad, runLoops, runSerial, type Measurement } from './load';
@@ -13,37 +16,20 @@ import { batchItems, getRequest, preloadKey, randomHit, randomMiss, type Fixture
 
 // ---- the service's SQL ----------------------------------------------------------------------------------
 
-/** ObjectRepository.get (knex `first`). */
-const POINT_SELECT = 'select `value`, `expires_at` from `objects` where `tenant_id` = ? and `k` = ? limit ?';
-/** ObjectRepository.put: lock the tenant row, read the old size of the key. */
-const LOCK_TENANT_AND_KEY =
-  'SELECT t.provisioned, t.utilised, o.size AS old_size FROM tenants t ' +
-  'LEFT JOIN objects o ON o.tenant_id = t.id AND o.k = ? WHERE t.id = ? FOR UPDATE';
-/** ObjectRepository.putMany: lock the tenant row. */
-const LOCK_TENANT = 'SELECT provisioned, utilised FROM tenants WHERE id = ? FOR UPDATE';
-/** adjustLedger (skipped when nothing changes, e.g. an overwrite with a value of the same size). */
-const ADJUST_LEDGER =
-  'update `tenants` set `utilised` = utilised + ?, `object_count` = object_count + ? where `id` = ?';
-const INSERT_ONE = 'insert into `objects` (`expires_at`, `k`, `size`, `tenant_id`, `value`) values (?, ?, ?, ?, ?)';
-const UPDATE_ONE = 'update `objects` set `value` = ?, `size` = ?, `expires_at` = ? where `tenant_id` = ? and `k` = ?';
-const placeholders = (n: number, one: string): string => Array.from({ length: n }, () => one).join(', ');
-const existingSizesSql = (keys: number): string =>
-  `select \`k\`, \`size\` from \`objects\` where \`tenant_id\` = ? and \`k\` in (${placeholders(keys, '?')})`;
-const upsertManySql = (rows: number): string =>
-  'insert into `objects` (`expires_at`, `k`, `size`, `tenant_id`, `value`) values ' +
-  placeholders(rows, '(?, ?, ?, ?, ?)') +
-  ' on duplicate key update `value` = values(`value`), `size` = values(`size`), `expires_at` = values(`expires_at`)';
+const FOR_UPDATE = ' FOR UPDATE';
+const LOCK_TENANT = LEDGER_SQL.lockLive + FOR_UPDATE;
+const OBJECT_COLUMNS = ['tenant_id', 'k', 'value', 'size', 'expires_at'];
 
 const RETRYABLE = new Set(['ER_LOCK_DEADLOCK', 'ER_LOCK_WAIT_TIMEOUT']);
 
-/** src/db/transaction.ts: BEGIN … COMMIT on one pooled connection, retried on deadlock like the service. */
+/** src/platform/db/database.ts: BEGIN … COMMIT on one pooled connection, retried on deadlock like the service. */
 async function inTransaction<T>(pool: Pool, work: (conn: PoolConnection) => Promise<T>): Promise<T> {
   for (let attempt = 1; ; attempt++) {
     const conn = await pool.getConnection();
     try {
-      await conn.query('BEGIN;');
+      await conn.query('START TRANSACTION');
       const result = await work(conn);
-      await conn.query('COMMIT;');
+      await conn.query('COMMIT');
       return result;
     } catch (err) {
       await conn.query('ROLLBACK').catch(() => undefined);
@@ -59,33 +45,47 @@ function allows(row: RowDataPacket, delta: number): boolean {
   return delta <= 0 || Number(row.utilised) + delta <= Number(row.provisioned);
 }
 
-/** ObjectRepository.put: the quota-exact single-object write, as the service runs it. */
+/** The service's single-object write on MySQL: one call of the write procedure (features/objects/write-strategies). */
+async function callPut(pool: Pool, tenantId: number, key: string, valueJson: string): Promise<void> {
+  const [results] = await pool.query<RowDataPacket[][]>(PROCEDURE_SQL.put, [
+    tenantId,
+    key,
+    valueJson,
+    Buffer.byteLength(valueJson),
+    null,
+  ]);
+  if (!Number(results[0][0].ok)) throw new Error(`procedure refused ${tenantId}/${key}`);
+}
+
+/** The write pipeline's single write as plain statements: one transaction per write, no procedure. */
 async function writeOne(pool: Pool, tenantId: number, key: string, valueJson: string): Promise<void> {
   const size = Buffer.byteLength(valueJson);
   await inTransaction(pool, async (conn) => {
-    const [rows] = await conn.query<RowDataPacket[]>(LOCK_TENANT_AND_KEY, [key, tenantId]);
-    const row = rows[0];
-    if (!row) throw new Error(`no tenant ${tenantId}`);
-    const oldSize = row.old_size === null ? null : Number(row.old_size);
+    const [tenants] = await conn.query<RowDataPacket[]>(LOCK_TENANT, [tenantId]);
+    if (!tenants[0]) throw new Error(`no tenant ${tenantId}`);
+    const [found] = await conn.query<RowDataPacket[]>(OBJECTS_SQL.lockKeys(1, FOR_UPDATE), [tenantId, key]);
+    const oldSize = found[0] ? Number(found[0].size) : null;
     const delta = size - (oldSize ?? 0);
-    const objects = oldSize === null ? 1 : 0;
-    if (!allows(row, delta)) throw new Error('quota exceeded');
-    if (delta !== 0 || objects !== 0) await conn.query(ADJUST_LEDGER, [delta, objects, tenantId]);
-    if (oldSize !== null) await conn.query(UPDATE_ONE, [valueJson, size, null, tenantId, key]);
-    else await conn.query(INSERT_ONE, [null, key, size, tenantId, valueJson]);
+    if (!allows(tenants[0], delta)) throw new Error('quota exceeded');
+    if (oldSize !== null) await conn.query(OBJECTS_SQL.updateOne, [valueJson, size, null, tenantId, key]);
+    else await conn.query(OBJECTS_SQL.insertOne, [tenantId, key, valueJson, size, null]);
+    await conn.query(LEDGER_SQL.advance, [delta, oldSize === null ? 1 : 0, tenantId]);
   });
 }
 
-/** ObjectRepository.putMany: lock, read existing sizes, charge the ledger, one multi-row upsert. */
+/** The write pipeline's batch: lock, read the old rows, decide, one multi-row upsert, move the ledger. */
 async function writeMany(pool: Pool, tenantId: number, items: { key: string; valueJson: string }[]): Promise<void> {
   const keys = items.map((i) => i.key);
   const sizes = items.map((i) => Buffer.byteLength(i.valueJson));
-  const upsert = upsertManySql(items.length);
-  const params = items.flatMap((item, i) => [null, item.key, sizes[i], tenantId, item.valueJson]);
+  const upsert = upsertSql('objects', OBJECT_COLUMNS, items.length, ['value', 'size', 'expires_at']);
+  const params = items.flatMap((item, i) => [tenantId, item.key, item.valueJson, sizes[i], null]);
   await inTransaction(pool, async (conn) => {
     const [locked] = await conn.query<RowDataPacket[]>(LOCK_TENANT, [tenantId]);
     if (!locked[0]) throw new Error(`no tenant ${tenantId}`);
-    const [found] = await conn.query<RowDataPacket[]>(existingSizesSql(keys.length), [tenantId, ...keys]);
+    const [found] = await conn.query<RowDataPacket[]>(OBJECTS_SQL.lockKeys(keys.length, FOR_UPDATE), [
+      tenantId,
+      ...keys,
+    ]);
     const existing = new Map(found.map((r) => [Buffer.from(r.k as Buffer).toString('utf8'), Number(r.size)]));
     let delta = 0;
     let objects = 0;
@@ -95,9 +95,9 @@ async function writeMany(pool: Pool, tenantId: number, items: { key: string; val
       if (old === undefined) objects++;
     });
     if (!allows(locked[0], delta)) throw new Error('quota exceeded');
-    if (delta !== 0 || objects !== 0) await conn.query(ADJUST_LEDGER, [delta, objects, tenantId]);
-    // Prepared, as the service sends it (src/db/dialect.ts upsert): values as binary parameters.
+    // Prepared, as the service sends it (src/platform/db/dialect/mysql.ts upsert): values as binary parameters.
     await conn.execute<ResultSetHeader>(upsert, params);
+    await conn.query(LEDGER_SQL.advance, [delta, objects, tenantId]);
   });
 }
 
@@ -137,18 +137,30 @@ export async function runBaselines(
         ...timing,
         op: async () => {
           const { tenant, key } = randomHit(fixture);
-          const [rows] = await pool.query<RowDataPacket[]>(POINT_SELECT, [tenant.id, key, 1]);
+          const [rows] = await pool.query<RowDataPacket[]>(OBJECTS_SQL.get, [tenant.id, key]);
           if (rows.length !== 1) throw new Error(`point select: ${tenant.id}/${key} not found`);
         },
       }),
     );
-    log('baseline: mysql2 write transaction, 100 tenants (create)');
+    log('baseline: mysql2 write procedure, 100 tenants (create)');
     results.push(
       await runLoops({
-        id: 'raw-tx-100',
-        label: 'mysql2 write tx, 100 tenants (create)',
+        id: 'raw-write-100',
+        label: 'mysql2 write procedure, 100 tenants (create)',
         ...timing,
-        op: (_loop, n) => writeOne(pool, fixture.tenants[n % fixture.tenants.length].id, `r${tag}-${n}`, smallJson),
+        op: (_loop, n) => callPut(pool, fixture.tenants[n % fixture.tenants.length].id, `r${tag}-${n}`, smallJson),
+      }),
+    );
+    log('baseline: mysql2 write procedure, 1 tenant (overwrite)');
+    results.push(
+      await runLoops({
+        id: 'raw-write-1',
+        label: 'mysql2 write procedure, 1 tenant (overwrite)',
+        ...timing,
+        op: async () => {
+          const key = preloadKey(Math.floor(Math.random() * fixture.keysPerTenant));
+          await callPut(pool, fixture.hotTenant.id, key, smallJson);
+        },
       }),
     );
     log('baseline: mysql2 write transaction, 1 tenant (overwrite)');

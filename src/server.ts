@@ -1,43 +1,30 @@
 import cluster from 'node:cluster';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { ConfigError, isEmbedded, loadConfig, type Config } from './config';
-import { createLogger, flushLogger, type Logger } from './logger';
-import { closeDb, createDb, type Db } from './db/knex';
-import { migrateLatest } from './db/migrate';
+import { ConfigError, isEmbedded, loadConfig, type Config } from './platform/config';
+import { createLogger, flushLogger, type Logger } from './platform/logger';
+import { createDb } from './platform/db/database';
+import { migrateLatest } from './platform/db/migrate';
+import { createContainer, type Container } from './container';
 import { buildApp } from './app';
-import { resolveJwtSecret } from './jwt-secret';
-import { ObjectRepository } from './db/repositories/object-repository';
-import { PurgeRepository } from './db/repositories/purge-repository';
-import { PurgeService } from './service/purge-service';
-import { systemClock } from './service/clock';
-import { TenantAccess } from './service/tenant-access';
-import { TenantRepository } from './db/repositories/tenant-repository';
-import { ApiTokenRepository } from './db/repositories/api-token-repository';
+import { resolveJwtSecret } from './features/auth';
 
 export interface RunningService {
   url: string;
-  db: Db;
-  purge: PurgeService;
+  container: Container;
   stop(): Promise<void>;
 }
 
-/** One serving process: database pool, purge, HTTP server. Listens on config.port (0 picks a free port). */
+/** One serving process: its container, its background work, its HTTP server. Listens on config.port (0 picks a free port). */
 export async function startService(
   config: Config,
   logger: Logger,
   options: { migrate: boolean },
 ): Promise<RunningService> {
-  const jwtSecret = resolveJwtSecret(config);
-  const db = createDb(config);
-  if (options.migrate) await migrateLatest(db);
-  const clock = systemClock;
-  const purge = new PurgeService(config, db, new ObjectRepository(db), new PurgeRepository(db), logger, clock);
-  await purge.start();
-
-  const access = new TenantAccess(config, new TenantRepository(db), new ApiTokenRepository(db), clock);
-  access.startPolling(logger);
-  const server = http.createServer(buildApp({ config, db, logger, jwtSecret, clock, access }));
+  if (options.migrate) await migrate(config);
+  const container = await createContainer(config, logger);
+  await container.start();
+  const server = http.createServer(buildApp(container));
   server.keepAliveTimeout = 65_000;
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
@@ -55,11 +42,18 @@ export async function startService(
       const deadline = setTimeout(() => server.closeAllConnections(), config.shutdownTimeoutSeconds * 1000);
       await closed;
       clearTimeout(deadline);
-      access.stopPolling();
-      await purge.stop();
-      await closeDb(db);
+      await container.close();
     })());
-  return { url, db, purge, stop };
+  return { url, container, stop };
+}
+
+async function migrate(config: Config): Promise<void> {
+  const db = createDb(config);
+  try {
+    await migrateLatest(db);
+  } finally {
+    await db.close();
+  }
 }
 
 function describeStorage(config: Config): string {
@@ -75,7 +69,10 @@ function exit(logger: Logger, code: number): void {
 
 async function runWorker(config: Config, logger: Logger): Promise<void> {
   const service = await startService(config, logger, { migrate: false });
-  logger.info({ url: service.url, purge: service.purge.mode }, `tenantkv listening on ${service.url}`);
+  logger.info(
+    { url: service.url, purge: service.container.purge.mode, writes: service.container.writeStrategy.name },
+    `tenantkv listening on ${service.url}`,
+  );
   const shutdown = (signal: string): void => {
     logger.info({ signal }, 'shutting down: finishing in-flight requests');
     service.stop().then(
@@ -101,14 +98,7 @@ async function runPrimary(config: Config, logger: Logger): Promise<void> {
     `storage: ${describeStorage(config)}`,
   );
   resolveJwtSecret(config);
-  if (config.migrateOnStart) {
-    const db = createDb(config);
-    try {
-      await migrateLatest(db);
-    } finally {
-      await closeDb(db);
-    }
-  }
+  if (config.migrateOnStart) await migrate(config);
   cluster.setupPrimary({ execArgv: [...process.execArgv, `--max-old-space-size=${config.workerHeapMb}`] });
   let stopping = false;
   const fork = (): void => {

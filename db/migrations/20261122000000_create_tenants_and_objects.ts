@@ -1,5 +1,5 @@
 import type { Knex } from 'knex';
-import { isMysql } from '../../src/db/dialect';
+import { isMysql } from '../schema';
 
 export const config = { transaction: false };
 

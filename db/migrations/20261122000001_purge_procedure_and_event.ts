@@ -1,5 +1,5 @@
 import type { Knex } from 'knex';
-import { isMysql, isPrivilegeError } from '../../src/db/dialect';
+import { isMysql, isPrivilegeError } from '../schema';
 
 export const config = { transaction: false };
 
@@ -10,7 +10,7 @@ export const config = { transaction: false };
  * reversed. Without the CREATE ROUTINE or EVENT privilege the migration still succeeds and the service purges
  * in process instead (see purge-service).
  */
-export const PURGE_PROCEDURE = `
+const PURGE_PROCEDURE = `
 CREATE PROCEDURE tenantkv_purge_expired(IN chunk_rows INT, IN max_chunks INT)
 BEGIN
   DECLARE tid BIGINT;
@@ -38,10 +38,10 @@ BEGIN
   END WHILE;
 END`;
 
-export const PURGE_EVENT = 'tenantkv_purge';
+const PURGE_EVENT = 'tenantkv_purge';
 
 /** The event's body: one run purges at most 1000 chunks. The service keeps `chunkRows` in step with its setting. */
-export function purgeEventBody(chunkRows: number): string {
+function purgeEventBody(chunkRows: number): string {
   return `CALL tenantkv_purge_expired(${Math.trunc(chunkRows)}, 1000)`;
 }
 

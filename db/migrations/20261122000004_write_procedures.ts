@@ -1,5 +1,5 @@
 import type { Knex } from 'knex';
-import { isMysql, isPrivilegeError } from '../../src/db/dialect';
+import { isMysql, isPrivilegeError } from '../schema';
 
 export const config = { transaction: false };
 
@@ -12,7 +12,7 @@ export const config = { transaction: false };
  * Without the CREATE ROUTINE privilege the migration still succeeds and the service writes through ordinary
  * transactions (ObjectRepository).
  */
-export const PUT_PROCEDURE = `
+const PUT_PROCEDURE = `
 CREATE PROCEDURE tenantkv_put(IN p_tenant BIGINT, IN p_key VARBINARY(128),
   IN p_value MEDIUMTEXT CHARACTER SET utf8mb4, IN p_size INT, IN p_expires BIGINT)
 BEGIN
@@ -43,7 +43,7 @@ BEGIN
   SELECT v_ok AS ok, v_prov IS NOT NULL AS tenant;
 END`;
 
-export const DELETE_PROCEDURE = `
+const DELETE_PROCEDURE = `
 CREATE PROCEDURE tenantkv_delete(IN p_tenant BIGINT, IN p_key VARBINARY(128))
 BEGIN
   DECLARE v_id BIGINT DEFAULT NULL;

@@ -4,6 +4,7 @@ import * as purgeProcedureAndEvent from './20261122000001_purge_procedure_and_ev
 import * as adminTokensAndTenantLifecycle from './20261122000002_admin_tokens_and_tenant_lifecycle';
 import * as userNamesComparedExactly from './20261122000003_user_names_compared_exactly';
 import * as writeProcedures from './20261122000004_write_procedures';
+import * as writeSequenceAndVersionedProcedures from './20261201000005_write_sequence_and_versioned_procedures';
 
 /**
  * The migrations, in order. Listed here rather than found on disk so that the same code runs from src/ under
@@ -15,6 +16,7 @@ const migrations: Record<string, Knex.Migration> = {
   '20261122000002_admin_tokens_and_tenant_lifecycle': adminTokensAndTenantLifecycle,
   '20261122000003_user_names_compared_exactly': userNamesComparedExactly,
   '20261122000004_write_procedures': writeProcedures,
+  '20261201000005_write_sequence_and_versioned_procedures': writeSequenceAndVersionedProcedures,
 };
 
 export const migrationSource: Knex.MigrationSource<string> = {

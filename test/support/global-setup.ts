@@ -1,10 +1,10 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import mysql from 'mysql2/promise';
-import { loadConfig } from '../../src/config';
-import { createDb, closeDb } from '../../src/db/knex';
-import { migrateLatest } from '../../src/db/migrate';
+import { loadConfig } from '../../src/platform/config';
+import { createDb } from '../../src/platform/db/database';
+import { migrateLatest } from '../../src/platform/db/migrate';
+import { serverConnection } from './mysql-admin';
 import { BASE_MYSQL_URL, MYSQL_STATUS_ENV } from './targets';
 
 /** Creates the test databases once per run: a fresh MySQL schema and a fresh SQLite folder, both migrated. */
@@ -15,13 +15,7 @@ export default async function globalSetup(): Promise<void> {
   const TEST_MYSQL_URL = url.toString();
   process.env.TENANTKV_TEST_MYSQL_URL = TEST_MYSQL_URL;
   try {
-    const conn = await mysql.createConnection({
-      host: url.hostname,
-      port: Number(url.port || 3306),
-      user: decodeURIComponent(url.username),
-      password: decodeURIComponent(url.password),
-      connectTimeout: 5000,
-    });
+    const conn = await serverConnection(TEST_MYSQL_URL);
     await conn.query(`DROP DATABASE IF EXISTS \`${database}\``);
     await conn.query(`CREATE DATABASE \`${database}\` CHARACTER SET utf8mb4 COLLATE utf8mb4_bin`);
     await conn.end();
@@ -44,6 +38,6 @@ export default async function globalSetup(): Promise<void> {
   for (const databaseUrl of targets) {
     const db = createDb(loadConfig({ DATA_DIR: dataDir, NODE_ENV: 'test' }, { databaseUrl }));
     await migrateLatest(db);
-    await closeDb(db);
+    await db.close();
   }
 }

@@ -3,14 +3,15 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Express } from 'express';
 import request from 'supertest';
-import { loadConfig, type Config } from '../../src/config';
-import { createDb, closeDb, type Db } from '../../src/db/knex';
+import { loadConfig, type Config } from '../../src/platform/config';
+import type { Db } from '../../src/platform/db/database';
+import type { Clock } from '../../src/platform/clock';
+import { createLogger } from '../../src/platform/logger';
+import { createContainer, type Container, type ContainerOptions } from '../../src/container';
 import { buildApp } from '../../src/app';
-import { createLogger } from '../../src/logger';
-import { TenantRepository } from '../../src/db/repositories/tenant-repository';
-import { TokenService, LOGIN_SCOPES } from '../../src/service/token-service';
-import type { Clock } from '../../src/service/clock';
-import { TEST_MYSQL_URL, type TargetName } from './targets';
+import { TenantRepository } from '../../src/features/tenants';
+import { LOGIN_SCOPES, type TokenService } from '../../src/features/auth';
+import { TEST_MYSQL_URL, targets, type TargetName } from './targets';
 
 export const JWT_SECRET = 'test-secret-test-secret-test-secret-0123456789';
 
@@ -39,6 +40,7 @@ export class TestClock implements Clock {
 export interface Harness {
   target: TargetName;
   config: Config;
+  container: Container;
   db: Db;
   app: Express;
   clock: TestClock;
@@ -46,28 +48,80 @@ export interface Harness {
   close(): Promise<void>;
 }
 
-export function testConfig(target: TargetName, env: Record<string, string> = {}): Config {
+export interface HarnessOptions {
+  /** Settings as the environment would give them. */
+  env?: Record<string, string>;
+  /** Settings loadConfig cannot read from the environment. */
+  config?: Partial<Config>;
+  writeStrategy?: ContainerOptions['writeStrategy'];
+  /** Another process's view of the same database shares nothing but the database: its own clock, caches, app. */
+  clock?: TestClock;
+}
+
+export function testConfig(target: TargetName, env: Record<string, string> = {}, config: Partial<Config> = {}): Config {
   return loadConfig(
-    { NODE_ENV: 'test', DATA_DIR: process.env.TENANTKV_TEST_DATA_DIR as string, ...env },
-    { databaseUrl: target === 'mysql' ? TEST_MYSQL_URL : undefined, dbPoolMax: 20 },
+    { NODE_ENV: 'test', DATA_DIR: process.env.TENANTKV_TEST_DATA_DIR as string, JWT_SECRET_KEY: JWT_SECRET, ...env },
+    { databaseUrl: target === 'mysql' ? TEST_MYSQL_URL : undefined, dbPoolMax: 20, ...config },
   );
 }
 
-/** An app on the shared, already migrated test database of `target`. Each test makes its own tenants. */
-export function harness(target: TargetName, env: Record<string, string> = {}): Harness {
-  const config = testConfig(target, env);
-  const db = createDb(config);
-  const clock = new TestClock();
-  const app = buildApp({ config, db, logger: createLogger(config), jwtSecret: JWT_SECRET, clock });
-  return {
+/**
+ * An app on the shared, already migrated test database of `target`, built by the service's own composition
+ * root with a test clock; nothing runs in the background (no purge timer, no access poll) unless a test starts
+ * it. Each test makes its own tenants.
+ */
+export async function harness(target: TargetName, options: HarnessOptions = {}): Promise<Harness> {
+  const config = testConfig(target, options.env, options.config);
+  const clock = options.clock ?? new TestClock();
+  const container = await createContainer(config, createLogger(config), {
+    clock,
+    writeStrategy: options.writeStrategy,
+  });
+  let closing: Promise<void> | undefined;
+  const h: Harness = {
     target,
     config,
-    db,
-    app,
+    container,
+    db: container.db,
+    app: buildApp(container),
     clock,
-    tokens: new TokenService(JWT_SECRET, config.jwtLifetimeSeconds),
-    close: () => closeDb(db),
+    tokens: container.tokens,
+    close: () => {
+      open.delete(h);
+      return (closing ??= container.close());
+    },
   };
+  open.add(h);
+  return h;
+}
+
+/** Harnesses a test made for itself: closed after it, whether it passed or not (describeTargets). */
+const open = new Set<Harness>();
+
+/**
+ * The setup every integration file shares: `body` runs once per database target, with a harness made before
+ * its tests and closed after them, and its clock reset before each test. The harness object is filled in by
+ * beforeAll, so tests use it as `h.app`, `h.db`…
+ */
+export function describeTargets(
+  name: string,
+  body: (h: Harness, target: TargetName) => void,
+  options: HarnessOptions | ((target: TargetName) => HarnessOptions) = {},
+): void {
+  describe.each(targets())(`${name} on %s`, (target) => {
+    const h = {} as Harness;
+    beforeAll(async () => {
+      const made = await harness(target, typeof options === 'function' ? options(target) : options);
+      open.delete(made);
+      Object.assign(h, made);
+    });
+    afterAll(() => h.close());
+    beforeEach(() => h.clock.reset());
+    afterEach(async () => {
+      await Promise.all([...open].map((other) => other.close()));
+    });
+    body(h, target);
+  });
 }
 
 export function uniqueName(prefix = 't'): string {
@@ -84,7 +138,7 @@ export interface TestTenant {
 /** A tenant made straight in the database with a token signed like a login token: fast, for bulk tests. */
 export async function makeTenant(h: Harness, provisioned = 1024 * 1024): Promise<TestTenant> {
   const name = uniqueName();
-  const id = (await new TenantRepository(h.db).create(
+  const id = (await new TenantRepository(h.db.sql).create(
     { userName: name, passwordHash: null, provisioned },
     Date.now(),
   )) as number;
@@ -96,8 +150,18 @@ export async function makeTenant(h: Harness, provisioned = 1024 * 1024): Promise
 export async function ledger(
   h: Harness,
   tenantId: number,
-): Promise<{ utilised: number; objectCount: number; storedBytes: number; storedObjects: number; provisioned: number }> {
-  const t = await h.db.knex('tenants').first('utilised', 'object_count', 'provisioned').where('id', tenantId);
+): Promise<{
+  utilised: number;
+  objectCount: number;
+  storedBytes: number;
+  storedObjects: number;
+  provisioned: number;
+  revision: number;
+}> {
+  const t = await h.db
+    .knex('tenants')
+    .first('utilised', 'object_count', 'provisioned', 'revision')
+    .where('id', tenantId);
   const s = await h.db
     .knex('objects')
     .where('tenant_id', tenantId)
@@ -109,16 +173,19 @@ export async function ledger(
     utilised: Number(t.utilised),
     objectCount: Number(t.object_count),
     provisioned: Number(t.provisioned),
+    revision: Number(t.revision),
     storedBytes: Number(s?.bytes ?? 0),
     storedObjects: Number(s?.n ?? 0),
   };
 }
 
-export { request };
+/** The keys a tenant has stored, expired ones included, in byte order. */
+export async function storedKeys(h: Harness, tenantId: number): Promise<string[]> {
+  const rows = await h.db.knex('objects').select('k').where('tenant_id', tenantId);
+  return rows.map((r: { k: unknown }) => h.db.dialect.keyText(r.k)).sort();
+}
 
-// ---------------------------------------------------------------------------------------------------------------
-// Helpers shared by the integration tests.
-// ---------------------------------------------------------------------------------------------------------------
+export { request };
 
 /**
  * A key as one path segment. encodeURIComponent leaves `.` alone, and a client's URL parser folds the
@@ -131,6 +198,41 @@ export function encodeKey(key: string): string {
 export function objectPath(key: string): string {
   return '/api/object/' + encodeKey(key);
 }
+
+/** What supertest accepts as the app to call: the in-process app, or the URL of one listening on a port. */
+type Target = Express | string;
+
+/**
+ * The tenant API as tests call it: one method per route, each returning supertest's request (so a test can
+ * `.expect(201)` or inspect the response).
+ */
+export function api(target: Target | Harness, tenant: TestTenant) {
+  const app = typeof target === 'object' && 'app' in target ? target.app : target;
+  return {
+    put: (key: string, value: unknown, ttl?: number) =>
+      request(app)
+        .post('/api/object')
+        .set(tenant.auth)
+        .send(ttl === undefined ? { key, value } : { key, value, ttl }),
+    get: (key: string) => request(app).get(objectPath(key)).set(tenant.auth),
+    del: (key: string) => request(app).delete(objectPath(key)).set(tenant.auth),
+    /** A batch of items, or any body at all (to test what is refused). */
+    batch: (items: { key: string; value: unknown; ttl?: number }[] | unknown) =>
+      request(app)
+        .post('/api/batch/object')
+        .set(tenant.auth)
+        .send(items as object),
+    /** POST /api/object with any body at all. */
+    putBody: (body: unknown) =>
+      request(app)
+        .post('/api/object')
+        .set(tenant.auth)
+        .send(body as object),
+    quota: () => request(app).get('/api/quota').set(tenant.auth),
+  };
+}
+
+export type Api = ReturnType<typeof api>;
 
 /** The stored size of a value: the UTF-8 byte length of its compact JSON. */
 export function jsonSize(value: unknown): number {

@@ -1,0 +1,132 @@
+import type { RequestHandler } from 'express';
+import type { Config } from './platform/config';
+import type { Logger } from './platform/logger';
+import { systemClock, type Clock } from './platform/clock';
+import { createDb, type Db } from './platform/db/database';
+import { unitOfWork } from './platform/db/unit-of-work';
+import type { Scope } from './platform/principal';
+import type { RouteSpec } from './platform/http/routes';
+import { LedgerRepository, QuotaController } from './features/quota';
+import {
+  ObjectController,
+  ObjectService,
+  ObjectsRepository,
+  WritePipeline,
+  chooseWriteStrategy,
+  procedureStrategy,
+  transactionStrategy,
+  type WriteStrategy,
+} from './features/objects';
+import { ApiTokenRepository, TenantRepository } from './features/tenants';
+import {
+  AuthController,
+  AuthService,
+  TenantAccess,
+  TokenService,
+  createAdminAuth,
+  createTenantAuth,
+  resolveJwtSecret,
+} from './features/auth';
+import { AdminController, AdminService } from './features/admin';
+import { PurgeRepository, PurgeService } from './features/purge';
+import { HealthController } from './features/health';
+import { routeTable } from './routes';
+
+/** Everything one serving process is made of, built in one place. */
+export interface Container {
+  config: Config;
+  logger: Logger;
+  clock: Clock;
+  db: Db;
+  tokens: TokenService;
+  access: TenantAccess;
+  purge: PurgeService;
+  pipeline: WritePipeline;
+  writeStrategy: WriteStrategy;
+  /** Every route, in one table: a test checks it against swagger.yaml. */
+  routes: RouteSpec[];
+  authenticate: (scope: Scope) => RequestHandler;
+  /** Starts the background work: the purge (or keeping its EVENT in step) and the access-cache poll. */
+  start(): Promise<void>;
+  /** Stops the background work and closes the database. */
+  close(): Promise<void>;
+}
+
+export interface ContainerOptions {
+  clock?: Clock;
+  /** Forces a write strategy instead of the best one the database has (the contract tests run each). */
+  writeStrategy?: WriteStrategy['name'];
+}
+
+/** The composition root: config in, the object graph out. Nothing else constructs services or repositories. */
+export async function createContainer(
+  config: Config,
+  logger: Logger,
+  options: ContainerOptions = {},
+): Promise<Container> {
+  const clock = options.clock ?? systemClock;
+  const db = createDb(config);
+  try {
+    const tokens = new TokenService(resolveJwtSecret(config), config.jwtLifetimeSeconds);
+    const tenants = new TenantRepository(db.sql);
+    const apiTokens = new ApiTokenRepository(db.sql);
+    const access = new TenantAccess(config, tenants, apiTokens, clock);
+    const pipeline = new WritePipeline(
+      unitOfWork(db, (sql) => ({ ledger: new LedgerRepository(sql), objects: new ObjectsRepository(sql) })),
+    );
+    const writeStrategy =
+      options.writeStrategy === 'transaction'
+        ? transactionStrategy(pipeline)
+        : options.writeStrategy === 'procedure'
+          ? procedureStrategy(db, pipeline)
+          : await chooseWriteStrategy(db, pipeline, logger);
+    const purge = new PurgeService(config, db, pipeline, new PurgeRepository(db), logger, clock);
+    const admin = new AdminService(
+      config,
+      tenants,
+      unitOfWork(db, (sql) => ({ tenants: new TenantRepository(sql) })),
+      pipeline,
+      apiTokens,
+      tokens,
+      access,
+      clock,
+    );
+    const routes = routeTable(
+      {
+        auth: new AuthController(new AuthService(config, tenants, tokens, clock)),
+        objects: new ObjectController(
+          new ObjectService(config, new ObjectsRepository(db.sql), pipeline, writeStrategy, clock),
+        ),
+        quota: new QuotaController(new LedgerRepository(db.sql)),
+        health: new HealthController(db),
+        admin: new AdminController(admin),
+      },
+      createAdminAuth(config.adminApiKeys, tokens),
+    );
+    return {
+      config,
+      logger,
+      clock,
+      db,
+      tokens,
+      access,
+      purge,
+      pipeline,
+      writeStrategy,
+      routes,
+      authenticate: createTenantAuth(tokens, access),
+      async start() {
+        await purge.start();
+        access.startPolling(logger);
+      },
+      async close() {
+        access.stopPolling();
+        await purge.stop();
+        await db.close();
+      },
+    };
+  } catch (err) {
+    await db.close();
+    throw err;
+  }
+}

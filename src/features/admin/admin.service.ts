@@ -1,0 +1,193 @@
+import crypto from 'node:crypto';
+import type { Config } from '../../platform/config';
+import { AppError } from '../../platform/errors';
+import type { Clock } from '../../platform/clock';
+import type { Scope } from '../../platform/principal';
+import type { UnitOfWork } from '../../platform/db/unit-of-work';
+import type { WritePipeline } from '../objects';
+import type { ApiTokenRecord, ApiTokenRepository, TenantChanges, TenantRecord, TenantRepository } from '../tenants';
+import { hashPassword, type TenantAccess, type TokenService } from '../auth';
+
+export interface TenantView {
+  id: number;
+  user_name: string;
+  provisioned: number;
+  utilised: number;
+  objects: number;
+  suspended: boolean;
+  created_at: string;
+}
+
+export interface CreateTenantRequest {
+  user_name: string;
+  password?: string;
+  provisioned_capacity: number;
+}
+
+export interface UpdateTenantRequest {
+  provisioned_capacity?: number;
+  suspended?: boolean;
+  password?: string;
+}
+
+export interface CreateTokenRequest {
+  scopes: Scope[];
+  expires_in?: number;
+  name?: string;
+}
+
+export interface TokenView {
+  id: string;
+  name: string | null;
+  scopes: Scope[];
+  created_at: string;
+  expires_at: string | null;
+}
+
+export interface ListTenantsQuery {
+  limit?: number;
+  cursor?: string;
+  prefix?: string;
+}
+
+const DEFAULT_PAGE = 50;
+/** How long a deleted tenant's row stays, so that every instance's access cache learns of the deletion. */
+const TOMBSTONE_MS = 60 * 60 * 1000;
+
+const tenantNotFound = (): AppError => new AppError('TENANT_NOT_FOUND', 'tenant not found');
+
+/** Operators' rules: provisioning tenants and quotas, suspension, deletion, API tokens. */
+export class AdminService {
+  constructor(
+    private readonly config: Config,
+    private readonly tenants: TenantRepository,
+    private readonly tenantsUow: UnitOfWork<{ tenants: TenantRepository }>,
+    private readonly pipeline: WritePipeline,
+    private readonly apiTokens: ApiTokenRepository,
+    private readonly tokens: TokenService,
+    private readonly access: TenantAccess,
+    private readonly clock: Clock,
+  ) {}
+
+  async createTenant(body: CreateTenantRequest): Promise<TenantView> {
+    const passwordHash = body.password === undefined ? null : await hashPassword(body.password);
+    const id = await this.tenants.create(
+      { userName: body.user_name, passwordHash, provisioned: body.provisioned_capacity },
+      this.clock.nowMs(),
+    );
+    if (id === undefined) throw new AppError('USER_EXISTS', 'user already exists');
+    return this.getTenant(id);
+  }
+
+  async getTenant(id: number): Promise<TenantView> {
+    const record = await this.tenants.find(id);
+    if (!record) throw tenantNotFound();
+    return tenantView(record);
+  }
+
+  /** A page in creation order; the cursor is opaque to clients and null on the last page. */
+  async listTenants(query: ListTenantsQuery): Promise<{ tenants: TenantView[]; next_cursor: string | null }> {
+    const limit = query.limit ?? DEFAULT_PAGE;
+    const afterId = query.cursor === undefined ? 0 : decodeCursor(query.cursor);
+    const page = await this.tenants.list(limit + 1, afterId, query.prefix);
+    const more = page.length > limit;
+    const tenants = page.slice(0, limit).map(tenantView);
+    return { tenants, next_cursor: more ? encodeCursor(tenants[tenants.length - 1].id) : null };
+  }
+
+  async updateTenant(id: number, body: UpdateTenantRequest): Promise<TenantView> {
+    const changes: TenantChanges = {};
+    if (body.provisioned_capacity !== undefined) changes.provisioned = body.provisioned_capacity;
+    if (body.suspended !== undefined) changes.suspended = body.suspended;
+    if (body.password !== undefined) changes.passwordHash = await hashPassword(body.password);
+    if (!(await this.tenants.update(id, changes, this.clock.nowMs()))) throw tenantNotFound();
+    this.access.forgetTenant(id);
+    return this.getTenant(id);
+  }
+
+  /**
+   * Marks the tenant deleted (every instance refuses it from then on), then removes its objects in chunks
+   * of PURGE_CHUNK_ROWS so that no statement locks many rows, then its tokens. Its row stays an hour as a
+   * tombstone that other instances' polls see, then a later deletion sweeps it. A deletion cut short is
+   * finished by repeating the DELETE.
+   */
+  async deleteTenant(id: number): Promise<void> {
+    const now = this.clock.nowMs();
+    if (!(await this.tenantsUow.run(({ tenants }) => tenants.markDeleted(id, now)))) throw tenantNotFound();
+    this.access.forgetTenant(id);
+    while ((await this.pipeline.removeTenantChunk(id, this.config.purgeChunkRows)) > 0);
+    await this.tenants.removeTokens(id);
+    await this.tenants.sweepTombstones(now - TOMBSTONE_MS);
+  }
+
+  async createToken(
+    tenantId: number,
+    body: CreateTokenRequest,
+  ): Promise<{ id: string; token: string; scopes: Scope[]; expires_at: string | null }> {
+    const tenant = await this.tenants.accessState(tenantId);
+    if (!tenant || tenant.deleted) throw tenantNotFound();
+    const now = this.clock.nowSeconds();
+    const id = `tok_${crypto.randomBytes(12).toString('hex')}`;
+    const scopes: Scope[] = body.scopes.includes('write') ? ['read', 'write'] : ['read'];
+    const lifetime = body.expires_in ?? null;
+    await this.apiTokens.create({
+      id,
+      tenantId,
+      name: body.name ?? null,
+      scopes,
+      createdAtMs: this.clock.nowMs(),
+      expiresAt: lifetime === null ? null : now + lifetime,
+    });
+    const { token, expiresAt } = this.tokens.issue({ tenantId, scopes, tokenVersion: 0, tokenId: id }, now, lifetime);
+    return { id, token, scopes, expires_at: expiresAt === null ? null : rfc3339(expiresAt.getTime()) };
+  }
+
+  async listTokens(tenantId: number): Promise<{ tokens: TokenView[] }> {
+    await this.getTenant(tenantId);
+    const tokens = await this.apiTokens.listActive(tenantId, this.clock.nowSeconds());
+    return { tokens: tokens.map(tokenView) };
+  }
+
+  async revokeToken(tenantId: number, tokenId: string): Promise<void> {
+    if (!(await this.apiTokens.revoke(tenantId, tokenId, this.clock.nowMs()))) {
+      throw new AppError('TOKEN_NOT_FOUND', 'token not found');
+    }
+    this.access.forgetToken(tokenId);
+  }
+}
+
+function tenantView(r: TenantRecord): TenantView {
+  return {
+    id: r.id,
+    user_name: r.userName,
+    provisioned: r.provisioned,
+    utilised: r.utilised,
+    objects: r.objects,
+    suspended: r.suspended,
+    created_at: rfc3339(r.createdAtMs),
+  };
+}
+
+function tokenView(r: ApiTokenRecord): TokenView {
+  return {
+    id: r.id,
+    name: r.name,
+    scopes: r.scopes,
+    created_at: rfc3339(r.createdAtMs),
+    expires_at: r.expiresAt === null ? null : rfc3339(r.expiresAt * 1000),
+  };
+}
+
+function rfc3339(ms: number): string {
+  return new Date(ms).toISOString().replace(/\.\d{3}Z$/, 'Z');
+}
+
+function encodeCursor(lastId: number): string {
+  return Buffer.from(`t:${lastId}`).toString('base64url');
+}
+
+function decodeCursor(cursor: string): number {
+  const match = /^t:(\d{1,15})$/.exec(Buffer.from(cursor, 'base64url').toString('utf8'));
+  if (!match) throw AppError.badRequest('cursor is not one this service issued', 'INVALID_CURSOR');
+  return Number(match[1]);
+}

@@ -1,0 +1,3 @@
+export { AdminService } from './admin.service';
+export { AdminController } from './admin.controller';
+export { adminRoutes } from './admin.routes';

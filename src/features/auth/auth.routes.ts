@@ -1,0 +1,9 @@
+import type { RouteSpec } from '../../platform/http/routes';
+import type { AuthController } from './auth.controller';
+
+export function authRoutes(c: AuthController): RouteSpec[] {
+  return [
+    { method: 'post', path: '/api/auth/register', operationId: 'register', handler: c.register },
+    { method: 'post', path: '/api/auth/login', operationId: 'login', handler: c.login },
+  ];
+}

@@ -1,0 +1,71 @@
+import type { Config } from '../../platform/config';
+import { AppError, tenantSuspended } from '../../platform/errors';
+import type { Clock } from '../../platform/clock';
+import type { TenantRepository } from '../tenants';
+import { DECOY_HASH, hashPassword, verifyPassword } from './password';
+import { LOGIN_SCOPES, type TokenService } from './token-service';
+
+/** The register body as the schema admits it: the Go service's field names and their camelCase aliases. */
+export interface RegisterRequest {
+  user_name?: string;
+  name?: string;
+  password: string;
+  provisioned_capacity?: number;
+  provisionedCapacity?: number;
+}
+
+export interface LoginRequest {
+  user_name?: string;
+  name?: string;
+  password: string;
+}
+
+const INVALID_LOGIN = 'invalid username/password';
+
+export class AuthService {
+  constructor(
+    private readonly config: Config,
+    private readonly tenants: TenantRepository,
+    private readonly tokens: TokenService,
+    private readonly clock: Clock,
+  ) {}
+
+  async register(body: RegisterRequest): Promise<{ id: number; user_name: string; provisioned_capacity: number }> {
+    if (!this.config.selfRegistration) {
+      throw new AppError('REGISTRATION_DISABLED', 'self-registration is disabled; ask an operator for an account');
+    }
+    const userName = (body.user_name ?? body.name) as string;
+    const requested = body.provisioned_capacity ?? body.provisionedCapacity ?? 0;
+    if (!Number.isSafeInteger(requested) || requested < 0) {
+      throw AppError.badRequest('provisioned_capacity must be a whole number of bytes ≥ 0', 'INVALID_CAPACITY');
+    }
+    const capacity = requested === 0 ? this.config.defaultCapacityBytes : requested;
+    if (capacity > this.config.selfRegistrationMaxBytes) {
+      throw AppError.badRequest(
+        `provisioned_capacity may be at most ${this.config.selfRegistrationMaxBytes} bytes at self-registration`,
+        'INVALID_CAPACITY',
+      );
+    }
+    const passwordHash = await hashPassword(body.password);
+    const id = await this.tenants.create({ userName, passwordHash, provisioned: capacity }, this.clock.nowMs());
+    // 400, not USER_EXISTS's 409: the Go service's clients expect it.
+    if (id === undefined) throw new AppError('USER_EXISTS', 'user already exists', 400);
+    return { id, user_name: userName, provisioned_capacity: capacity };
+  }
+
+  /** Every field of the answer is a string: the Go clients decode it into a map of strings. */
+  async login(body: LoginRequest): Promise<{ token: string; expires_at: string }> {
+    const tenant = await this.tenants.findCredentials((body.user_name ?? body.name) as string);
+    // Hash even for an unknown user, so that timing does not tell which user names exist.
+    const valid = await verifyPassword(body.password, tenant?.passwordHash ?? DECOY_HASH);
+    if (!tenant || tenant.passwordHash === null || !valid) {
+      throw AppError.badRequest(INVALID_LOGIN, 'INVALID_CREDENTIALS');
+    }
+    if (tenant.suspended) throw tenantSuspended();
+    const { token, expiresAt } = this.tokens.issue(
+      { tenantId: tenant.id, scopes: LOGIN_SCOPES, tokenVersion: tenant.tokenVersion },
+      this.clock.nowSeconds(),
+    );
+    return { token, expires_at: expiresAt.toISOString().replace(/\.\d{3}Z$/, 'Z') };
+  }
+}

@@ -1,0 +1,135 @@
+import type { Config } from '../../platform/config';
+import { AppError, tenantGone, tenantSuspended } from '../../platform/errors';
+import type { Logger } from '../../platform/logger';
+import type { Clock } from '../../platform/clock';
+import type { Principal } from '../../platform/principal';
+import type { AccessState, ApiTokenRepository, TenantRepository } from '../tenants';
+
+interface TokenState {
+  tenantId: number;
+  revoked: boolean;
+}
+
+/** Rows changed this long before the last poll are read again: instances' clocks are never quite equal. */
+const POLL_OVERLAP_MS = 60_000;
+/** Past this many cached tenants or tokens the cache starts afresh rather than grow without bound. */
+const MAX_ENTRIES = 200_000;
+
+/**
+ * Decides whether a verified token may still act: its tenant exists and is not suspended, a login token was
+ * issued under the tenant's current token version, an API token has not been revoked. Answers from memory:
+ * each instance loads a tenant or token once, then polls for changes every AUTH_CACHE_SECONDS (at most 4),
+ * so a suspension or revocation made on any instance takes effect everywhere within 5 seconds, and at once
+ * on the instance that made it. AUTH_CACHE_SECONDS=0 reads the database on every request instead.
+ */
+export class TenantAccess {
+  private readonly tenants = new Map<number, AccessState | null>();
+  private readonly tokens = new Map<string, TokenState | null>();
+  private lastPollMs: number;
+  private timer: NodeJS.Timeout | undefined;
+
+  constructor(
+    private readonly config: Config,
+    private readonly tenantRepo: TenantRepository,
+    private readonly tokenRepo: ApiTokenRepository,
+    private readonly clock: Clock,
+  ) {
+    this.lastPollMs = clock.nowMs();
+  }
+
+  /**
+   * The answer from memory alone: the 401 or 403 the principal has earned, null when it may act, or undefined
+   * when this instance has not seen its tenant or token yet (then `authorize`).
+   */
+  verdictFromCache(principal: Principal): AppError | null | undefined {
+    if (!this.tenants.has(principal.tenantId)) return undefined;
+    if (principal.tokenId !== undefined && !this.tokens.has(principal.tokenId)) return undefined;
+    return verdict(principal, this.tenants.get(principal.tenantId) ?? null, this.tokens.get(principal.tokenId ?? ''));
+  }
+
+  /** Throws the 401 or 403 that the principal has earned; resolves when it may act. */
+  async authorize(principal: Principal): Promise<void> {
+    const tenant = this.tenants.has(principal.tenantId)
+      ? (this.tenants.get(principal.tenantId) ?? null)
+      : await this.loadTenant(principal.tenantId);
+    let token: TokenState | null | undefined;
+    if (principal.tokenId !== undefined) {
+      token = this.tokens.has(principal.tokenId)
+        ? this.tokens.get(principal.tokenId)
+        : await this.loadToken(principal.tokenId);
+    }
+    const error = verdict(principal, tenant, token);
+    if (error) throw error;
+  }
+
+  /** Drops what this instance knows of a tenant, after an operator changed it here. */
+  forgetTenant(tenantId: number): void {
+    this.tenants.delete(tenantId);
+  }
+
+  forgetToken(tokenId: string): void {
+    this.tokens.delete(tokenId);
+  }
+
+  /** One poll: re-reads the tenants and tokens that changed since the last poll (with overlap). */
+  async refresh(): Promise<void> {
+    const startedAt = this.clock.nowMs();
+    const since = this.lastPollMs - POLL_OVERLAP_MS;
+    const [changed, revoked] = await Promise.all([
+      this.tenantRepo.changedSince(since),
+      this.tokenRepo.revokedSince(since),
+    ]);
+    for (const state of changed) if (this.tenants.has(state.id)) this.tenants.set(state.id, state);
+    for (const id of revoked) {
+      const token = this.tokens.get(id);
+      if (token) token.revoked = true;
+    }
+    this.lastPollMs = startedAt;
+  }
+
+  startPolling(logger: Logger): void {
+    if (this.config.authCacheSeconds === 0) return;
+    this.timer = setInterval(() => {
+      this.refresh().catch((err: unknown) => logger.error({ err }, 'tenant access refresh failed'));
+    }, this.config.authCacheSeconds * 1000);
+    this.timer.unref();
+  }
+
+  stopPolling(): void {
+    clearInterval(this.timer);
+  }
+
+  private async loadTenant(id: number): Promise<AccessState | null> {
+    const state = (await this.tenantRepo.accessState(id)) ?? null;
+    if (this.config.authCacheSeconds > 0) remember(this.tenants, id, state);
+    return state;
+  }
+
+  private async loadToken(id: string): Promise<TokenState | null> {
+    const record = await this.tokenRepo.find(id);
+    const state = record ? { tenantId: record.tenantId, revoked: record.revoked } : null;
+    if (this.config.authCacheSeconds > 0) remember(this.tokens, id, state);
+    return state;
+  }
+}
+
+function verdict(
+  principal: Principal,
+  tenant: AccessState | null,
+  token: TokenState | null | undefined,
+): AppError | null {
+  if (!tenant || tenant.deleted) return tenantGone();
+  if (tenant.suspended) return tenantSuspended();
+  if (principal.tokenId === undefined) {
+    return principal.tokenVersion === tenant.tokenVersion ? null : AppError.unauthorized('token has been revoked');
+  }
+  if (!token || token.revoked || token.tenantId !== principal.tenantId) {
+    return AppError.unauthorized('token has been revoked');
+  }
+  return null;
+}
+
+function remember<K, V>(map: Map<K, V>, key: K, value: V): void {
+  if (map.size >= MAX_ENTRIES) map.clear();
+  map.set(key, value);
+}

@@ -1,0 +1,9 @@
+import type { RouteSpec } from '../../platform/http/routes';
+import type { HealthController } from './health.controller';
+
+export function healthRoutes(c: HealthController): RouteSpec[] {
+  return [
+    { method: 'get', path: '/healthz', operationId: 'healthz', handler: c.healthz },
+    { method: 'get', path: '/readyz', operationId: 'readyz', handler: c.readyz },
+  ];
+}

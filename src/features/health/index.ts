@@ -1,0 +1,2 @@
+export { HealthController } from './health.controller';
+export { healthRoutes } from './health.routes';

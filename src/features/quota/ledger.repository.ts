@@ -1,0 +1,69 @@
+import type { Sql } from '../../platform/db/sql';
+import type { Ledger } from './quota-rules';
+
+/** A tenant's row, locked by the transaction that holds it: the ledger it read and the revision it is at. */
+export interface LockedTenant extends Ledger {
+  objects: number;
+  revision: number;
+}
+
+/** What one write transaction does to the ledger: bytes and objects added (negative: removed). */
+export interface LedgerChange {
+  bytes: number;
+  objects: number;
+}
+
+export interface Quota {
+  provisioned: number;
+  utilised: number;
+}
+
+const LOCK_LIVE = 'SELECT provisioned, utilised, object_count, revision FROM tenants WHERE id = ? AND deleted = 0';
+const LOCK_ANY = 'SELECT provisioned, utilised, object_count, revision FROM tenants WHERE id = ?';
+const ADVANCE =
+  'UPDATE tenants SET utilised = utilised + ?, object_count = object_count + ?, revision = revision + 1 WHERE id = ?';
+const QUOTA = 'SELECT provisioned, utilised FROM tenants WHERE id = ? AND deleted = 0';
+
+/**
+ * SQL on the ledger columns of tenants (provisioned, utilised, object_count, revision). Every transaction that
+ * changes a tenant's objects locks the tenant's row first, so writers of one tenant queue on it and the lock
+ * order is the same everywhere (tenant, then objects); and it changes that row, so that a multi-primary cluster
+ * sees two such transactions on different nodes conflict.
+ */
+export class LedgerRepository {
+  private readonly lockLive: string;
+  private readonly lockAny: string;
+
+  constructor(private readonly sql: Sql) {
+    this.lockLive = LOCK_LIVE + sql.dialect.forUpdate;
+    this.lockAny = LOCK_ANY + sql.dialect.forUpdate;
+  }
+
+  /**
+   * Locks the tenant's row. A tenant marked deleted is as good as gone for writes (`live`): its objects are
+   * being removed and nothing may be added; the removal itself locks it all the same.
+   */
+  async lock(tenantId: number, which: 'live' | 'any'): Promise<LockedTenant | undefined> {
+    const [row] = await this.sql.select(which === 'live' ? this.lockLive : this.lockAny, [tenantId]);
+    if (!row) return undefined;
+    return {
+      provisioned: Number(row.provisioned),
+      utilised: Number(row.utilised),
+      objects: Number(row.object_count),
+      revision: Number(row.revision),
+    };
+  }
+
+  /** Records a change to the tenant's objects: the ledger moves by `change`, and the revision by one. */
+  async advance(tenantId: number, change: LedgerChange): Promise<void> {
+    await this.sql.execute(ADVANCE, [change.bytes, change.objects, tenantId]);
+  }
+
+  async quota(tenantId: number): Promise<Quota | undefined> {
+    const [row] = await this.sql.select(QUOTA, [tenantId]);
+    return row ? { provisioned: Number(row.provisioned), utilised: Number(row.utilised) } : undefined;
+  }
+}
+
+/** Constant SQL the benchmark's baselines run as the service does. */
+export const LEDGER_SQL = { lockLive: LOCK_LIVE, advance: ADVANCE } as const;

@@ -1,0 +1,14 @@
+import type { Request, Response } from 'express';
+import { tenantGone } from '../../platform/errors';
+import { tenantOf } from '../../platform/http/tenant-of';
+import type { LedgerRepository } from './ledger.repository';
+
+export class QuotaController {
+  constructor(private readonly ledger: LedgerRepository) {}
+
+  quota = async (req: Request, res: Response): Promise<void> => {
+    const quota = await this.ledger.quota(tenantOf(req));
+    if (!quota) throw tenantGone();
+    res.status(200).json(quota);
+  };
+}

@@ -1,0 +1,9 @@
+export {
+  TenantRepository,
+  type AccessState,
+  type NewTenant,
+  type TenantChanges,
+  type TenantCredentials,
+  type TenantRecord,
+} from './tenants.repository';
+export { ApiTokenRepository, type ApiTokenRecord } from './api-tokens.repository';

@@ -1,0 +1,58 @@
+import knex, { type Knex } from 'knex';
+import type { Config } from '../config';
+import { dialectFor, type Connection, type ConnectionPool, type Dialect } from './dialect';
+import { retried } from './retry';
+import { connectionSql, poolSql, type Sql } from './sql';
+
+/**
+ * A database handle: knex's pool (and its migrator), the dialect it speaks, and the two ways to run SQL: `sql`,
+ * one statement at a time on any pooled connection, and `transaction`, the one place a transaction starts.
+ * Created once per process, never on import.
+ */
+export interface Db {
+  readonly dialect: Dialect;
+  /** For migrations only: everything else runs SQL through `sql` and `transaction`. */
+  readonly knex: Knex;
+  readonly pool: ConnectionPool;
+  readonly sql: Sql;
+  /**
+   * Runs `work` in one transaction on one connection and commits; rolls back if it throws. The whole unit runs
+   * again when the database resolved a deadlock or lock wait by rolling it back.
+   */
+  transaction<T>(work: (sql: Sql) => Promise<T>): Promise<T>;
+  close(): Promise<void>;
+}
+
+export function createDb(config: Config): Db {
+  const dialect = dialectFor(config);
+  const instance = knex(dialect.knexConfig(config));
+  const pool: ConnectionPool = {
+    acquire: () => instance.client.acquireConnection() as Promise<Connection>,
+    release: (conn) => void instance.client.releaseConnection(conn),
+  };
+  const once = async <T>(work: (sql: Sql) => Promise<T>): Promise<T> => {
+    const conn = await pool.acquire();
+    try {
+      await dialect.begin(conn);
+      try {
+        const result = await work(connectionSql(dialect, conn));
+        await dialect.commit(conn);
+        return result;
+      } catch (err) {
+        // A rollback that fails (the connection died) must not hide the error that caused it.
+        await dialect.rollback(conn).catch(() => undefined);
+        throw err;
+      }
+    } finally {
+      pool.release(conn);
+    }
+  };
+  return {
+    dialect,
+    knex: instance,
+    pool,
+    sql: poolSql(dialect, pool),
+    transaction: (work) => retried(dialect, () => once(work)),
+    close: () => instance.destroy(),
+  };
+}

@@ -1,0 +1,37 @@
+import express, { type Request, type RequestHandler } from 'express';
+import { LosslessNumber, parse as parseLossless } from 'lossless-json';
+import { nestingExceeds, numbersIn } from '../json';
+
+interface RequestWithRawBody extends Request {
+  rawBody?: Buffer;
+}
+
+/** Plain numbers where a double holds them exactly; the digits as sent where it cannot. */
+function exactNumber(text: string): number | LosslessNumber {
+  const n = Number(text);
+  return Number.isFinite(n) && (!Number.isInteger(n) || Number.isSafeInteger(n)) ? n : new LosslessNumber(text);
+}
+
+/**
+ * JSON bodies, parsed by express.json (fast). A body that turns out to hold an integer beyond 2^53 or a number
+ * beyond a double's range, which JSON.parse has rounded, is parsed again from its raw bytes keeping those
+ * numbers' digits, so that every JSON value is stored as sent. The second parser is recursive, so it is not
+ * given what nests deeper than a value may (that body is refused for its depth anyway).
+ */
+export function jsonBody(limitBytes: number, maxValueDepth: number): RequestHandler[] {
+  const parse = express.json({
+    limit: limitBytes,
+    verify: (req, _res, buf) => {
+      (req as RequestWithRawBody).rawBody = buf;
+    },
+  });
+  const keepNumbersExact: RequestHandler = (req, _res, next) => {
+    const raw = (req as RequestWithRawBody).rawBody;
+    // The body wraps each value in at most two levels: the batch's array and the item's object.
+    if (raw && numbersIn(req.body).unsafe && !nestingExceeds(req.body, maxValueDepth + 2)) {
+      req.body = parseLossless(raw.toString('utf8'), undefined, exactNumber);
+    }
+    next();
+  };
+  return [parse, keepNumbersExact];
+}

@@ -1,0 +1,81 @@
+import express, { type NextFunction, type Request, type RequestHandler, type Response } from 'express';
+import { AppError } from '../errors';
+import type { Scope } from '../principal';
+import { validationError, type OperationValidators } from './openapi';
+import { jsonBody } from './json-body';
+
+export type Method = 'get' | 'post' | 'patch' | 'delete';
+
+/** One route: where it is, which operation of swagger.yaml describes it, who may call it, and its handler. */
+export interface RouteSpec {
+  method: Method;
+  /** Express syntax (`/api/object/:key`); the document has the OpenAPI form (`/api/object/{key}`). */
+  path: string;
+  operationId: string;
+  /** Tenant routes name the scope their token needs; public routes leave it out. */
+  scope?: Scope;
+  /** Middleware to run before the handler (admin authentication, for example). */
+  guard?: RequestHandler;
+  handler: (req: Request, res: Response) => Promise<void> | void;
+}
+
+export function toOpenApiPath(expressPath: string): string {
+  return expressPath.replace(/:([A-Za-z0-9_]+)/g, '{$1}');
+}
+
+interface MountOptions {
+  validators: Map<string, OperationValidators>;
+  authenticate: (scope: Scope) => RequestHandler;
+  maxBodyBytes: number;
+  maxValueDepth: number;
+}
+
+/** Mounts each route with only what it needs: JSON parsing and validation where it has a body, auth where it is a tenant's. */
+export function mountRoutes(app: express.Express, routes: RouteSpec[], options: MountOptions): void {
+  const parseJson = jsonBody(options.maxBodyBytes, options.maxValueDepth);
+  for (const route of routes) {
+    const validators = options.validators.get(route.operationId);
+    if (!validators)
+      throw new Error(`route ${route.method} ${route.path}: no operation ${route.operationId} in swagger.yaml`);
+    const chain: RequestHandler[] = [];
+    if (route.guard) chain.push(route.guard);
+    if (route.scope) chain.push(options.authenticate(route.scope));
+    if (validators.params) chain.push(validateParams(validators.params));
+    if (validators.query) chain.push(validateQuery(validators.query));
+    if (validators.body) chain.push(requireJson, ...parseJson, validateBody(validators.body));
+    chain.push(route.handler as RequestHandler);
+    app[route.method](route.path, ...chain);
+  }
+}
+
+function requireJson(req: Request, _res: Response, next: NextFunction): void {
+  // req.is is null when there is no body at all: that is left to the schema, which requires one.
+  if (req.is('application/json') === false) {
+    return next(new AppError('UNSUPPORTED_MEDIA_TYPE', 'send the body as Content-Type: application/json'));
+  }
+  next();
+}
+
+function validateBody(validate: NonNullable<OperationValidators['body']>): RequestHandler {
+  return (req, _res, next) => {
+    if (req.body === undefined) return next(AppError.badRequest('a JSON body is required', 'VALIDATION_FAILED'));
+    if (!validate(req.body)) return next(validationError(validate.errors, 'body'));
+    next();
+  };
+}
+
+function validateQuery(validate: NonNullable<OperationValidators['query']>): RequestHandler {
+  return (req, res, next) => {
+    const query = { ...(req.query as Record<string, unknown>) };
+    if (!validate(query)) return next(validationError(validate.errors, 'query'));
+    res.locals.query = query;
+    next();
+  };
+}
+
+function validateParams(validate: NonNullable<OperationValidators['params']>): RequestHandler {
+  return (req, _res, next) => {
+    if (!validate(req.params)) return next(validationError(validate.errors, 'path'));
+    next();
+  };
+}

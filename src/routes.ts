@@ -1,0 +1,26 @@
+import type { RequestHandler } from 'express';
+import type { RouteSpec } from './platform/http/routes';
+import { authRoutes, type AuthController } from './features/auth';
+import { objectRoutes, type ObjectController } from './features/objects';
+import { quotaRoutes, type QuotaController } from './features/quota';
+import { healthRoutes, type HealthController } from './features/health';
+import { adminRoutes, type AdminController } from './features/admin';
+
+export interface Controllers {
+  auth: AuthController;
+  objects: ObjectController;
+  quota: QuotaController;
+  health: HealthController;
+  admin: AdminController;
+}
+
+/** Every route of the service, feature by feature, in one table. A test checks it against swagger.yaml. */
+export function routeTable(c: Controllers, adminAuth: RequestHandler): RouteSpec[] {
+  return [
+    ...authRoutes(c.auth),
+    ...objectRoutes(c.objects),
+    ...quotaRoutes(c.quota),
+    ...healthRoutes(c.health),
+    ...adminRoutes(c.admin, adminAuth),
+  ];
+}

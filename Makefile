@@ -38,4 +38,4 @@ bench-ab: build
 	BASE=$(BASE) QUICK=$(QUICK) node dist-bench/bench/ab.js
 
 clean:
-	rm -rf dist dist-bench .jest-results.json
+	rm -rf dist dist-bench dist-test .jest-results.json

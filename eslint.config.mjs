@@ -21,7 +21,7 @@ const featureZones = features.map(({ name }) => ({
 }));
 
 export default tseslint.config(
-  { ignores: ['dist/', 'dist-bench/', 'node_modules/', 'coverage/', 'data/', 'bench/results/'] },
+  { ignores: ['dist/', 'dist-bench/', 'dist-test/', 'node_modules/', 'coverage/', 'data/', 'bench/results/'] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   prettier,

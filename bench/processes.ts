@@ -141,7 +141,10 @@ export async function startService(options: ServiceOptions): Promise<ServiceProc
   return { pid, url, workers: options.workers, stop };
 }
 
-/** Every worker logs "tenantkv listening on …" once it accepts connections: wait for all of them. */
+/**
+ * The service says "tenantkv listening on …" once all its workers accept connections (the primary, with the
+ * number of workers; releases before said it once per worker, which bench-ab's base may be): wait for that.
+ */
 async function waitUntilListening(child: ChildProcess, options: ServiceOptions, url: string): Promise<void> {
   const deadline = Date.now() + 60_000;
   while (Date.now() < deadline) {
@@ -151,15 +154,18 @@ async function waitUntilListening(child: ChildProcess, options: ServiceOptions, 
       );
     }
     const listening = new Set<number>();
+    let workers = 0;
     for (const line of fs.readFileSync(options.logFile, 'utf8').split('\n')) {
       if (!line.includes('tenantkv listening on')) continue;
       try {
-        listening.add((JSON.parse(line) as { pid: number }).pid);
+        const entry = JSON.parse(line) as { pid: number; workers?: number };
+        listening.add(entry.pid);
+        workers = Math.max(workers, entry.workers ?? listening.size);
       } catch {
         // a partial line: read again on the next turn
       }
     }
-    if (listening.size >= options.workers) {
+    if (Math.max(workers, listening.size) >= options.workers) {
       const ready = await request('GET', `${url}/readyz`).catch(() => undefined);
       if (ready?.status === 200) return;
     }

@@ -17,6 +17,7 @@ export function buildApp(c: Container): express.Express {
   mountRoutes(app, c.routes, {
     validators: compileValidators(openapi.document),
     authenticate: c.authenticate,
+    adminAuth: c.adminAuth,
     maxBodyBytes: c.config.maxBodyBytes,
     maxValueDepth: c.config.maxValueDepth,
   });
@@ -32,6 +33,10 @@ export function buildApp(c: Container): express.Express {
     const { error, fault } = toAppError(err);
     if (fault) req.log.error({ err }, 'request failed');
     if (res.headersSent) return;
+    // RFC 9110 §11.6.1: a 401 names the scheme to authenticate with (RFC 6750 for bearer tokens).
+    if (error.status === 401) {
+      res.set('WWW-Authenticate', req.headers.authorization ? 'Bearer error="invalid_token"' : 'Bearer');
+    }
     res.status(error.status).json(error.toJSON());
   });
   return app;

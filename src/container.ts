@@ -6,6 +6,7 @@ import { createDb, type Db } from './platform/db/database';
 import { unitOfWork } from './platform/db/unit-of-work';
 import type { Scope } from './platform/principal';
 import type { RouteSpec } from './platform/http/routes';
+import { workerBus, type WorkerBus } from './platform/worker-bus';
 import { LedgerRepository, QuotaController } from './features/quota';
 import {
   ObjectController,
@@ -46,6 +47,7 @@ export interface Container {
   /** Every route, in one table: a test checks it against swagger.yaml. */
   routes: RouteSpec[];
   authenticate: (scope: Scope) => RequestHandler;
+  adminAuth: RequestHandler;
   /** Starts the background work: the purge (or keeping its EVENT in step) and the access-cache poll. */
   start(): Promise<void>;
   /** Stops the background work and closes the database. */
@@ -56,6 +58,8 @@ export interface ContainerOptions {
   clock?: Clock;
   /** Forces a write strategy instead of the best one the database has (the contract tests run each). */
   writeStrategy?: WriteStrategy['name'];
+  /** The channel to this instance's other workers; by default node:cluster's, when this is a worker. */
+  bus?: WorkerBus;
 }
 
 /** The composition root: config in, the object graph out. Nothing else constructs services or repositories. */
@@ -70,7 +74,7 @@ export async function createContainer(
     const tokens = new TokenService(resolveJwtSecret(config), config.jwtLifetimeSeconds);
     const tenants = new TenantRepository(db.sql);
     const apiTokens = new ApiTokenRepository(db.sql);
-    const access = new TenantAccess(config, tenants, apiTokens, clock);
+    const access = new TenantAccess(config, tenants, apiTokens, clock, options.bus ?? workerBus());
     const pipeline = new WritePipeline(
       unitOfWork(db, (sql) => ({ ledger: new LedgerRepository(sql), objects: new ObjectsRepository(sql) })),
     );
@@ -91,18 +95,15 @@ export async function createContainer(
       access,
       clock,
     );
-    const routes = routeTable(
-      {
-        auth: new AuthController(new AuthService(config, tenants, tokens, clock)),
-        objects: new ObjectController(
-          new ObjectService(config, new ObjectsRepository(db.sql), pipeline, writeStrategy, clock),
-        ),
-        quota: new QuotaController(new LedgerRepository(db.sql)),
-        health: new HealthController(db),
-        admin: new AdminController(admin),
-      },
-      createAdminAuth(config.adminApiKeys, tokens),
-    );
+    const routes = routeTable({
+      auth: new AuthController(new AuthService(config, tenants, tokens, clock)),
+      objects: new ObjectController(
+        new ObjectService(config, new ObjectsRepository(db.sql), pipeline, writeStrategy, clock),
+      ),
+      quota: new QuotaController(new LedgerRepository(db.sql)),
+      health: new HealthController(db),
+      admin: new AdminController(admin),
+    });
     return {
       config,
       logger,
@@ -115,6 +116,7 @@ export async function createContainer(
       writeStrategy,
       routes,
       authenticate: createTenantAuth(tokens, access),
+      adminAuth: createAdminAuth(config.adminApiKeys, tokens),
       async start() {
         await purge.start();
         access.startPolling(logger);

@@ -1,4 +1,3 @@
-import type { RequestHandler } from 'express';
 import type { RouteSpec } from './platform/http/routes';
 import { authRoutes, type AuthController } from './features/auth';
 import { objectRoutes, type ObjectController } from './features/objects';
@@ -15,12 +14,12 @@ export interface Controllers {
 }
 
 /** Every route of the service, feature by feature, in one table. A test checks it against swagger.yaml. */
-export function routeTable(c: Controllers, adminAuth: RequestHandler): RouteSpec[] {
+export function routeTable(c: Controllers): RouteSpec[] {
   return [
     ...authRoutes(c.auth),
     ...objectRoutes(c.objects),
     ...quotaRoutes(c.quota),
     ...healthRoutes(c.health),
-    ...adminRoutes(c.admin, adminAuth),
+    ...adminRoutes(c.admin),
   ];
 }

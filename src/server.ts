@@ -8,6 +8,8 @@ import { migrateLatest } from './platform/db/migrate';
 import { createContainer, type Container } from './container';
 import { buildApp } from './app';
 import { resolveJwtSecret } from './features/auth';
+import { relayWorkerBus } from './platform/worker-bus';
+import { boundUrl, describeStartFailure, isPermanent, reportToPrimary, superviseWorkers } from './supervisor';
 
 export interface RunningService {
   url: string;
@@ -30,8 +32,7 @@ export async function startService(
     server.once('error', reject);
     server.listen(config.port, config.host, resolve);
   });
-  const { port } = server.address() as AddressInfo;
-  const url = `http://${config.host === '0.0.0.0' ? '127.0.0.1' : config.host}:${port}`;
+  const url = boundUrl(server.address() as AddressInfo);
 
   let stopping: Promise<void> | undefined;
   const stop = (): Promise<void> =>
@@ -47,10 +48,10 @@ export async function startService(
   return { url, container, stop };
 }
 
-async function migrate(config: Config): Promise<void> {
+async function migrate(config: Config, logger?: Logger): Promise<void> {
   const db = createDb(config);
   try {
-    await migrateLatest(db);
+    await migrateLatest(db, logger);
   } finally {
     await db.close();
   }
@@ -68,11 +69,24 @@ function exit(logger: Logger, code: number): void {
 }
 
 async function runWorker(config: Config, logger: Logger): Promise<void> {
-  const service = await startService(config, logger, { migrate: false });
-  logger.info(
-    { url: service.url, purge: service.container.purge.mode, writes: service.container.writeStrategy.name },
-    `tenantkv listening on ${service.url}`,
-  );
+  let service: RunningService;
+  try {
+    service = await startService(config, logger, { migrate: false });
+  } catch (err) {
+    // The primary decides what a failed start means; it needs to know why.
+    reportToPrimary({
+      tenantkvLifecycle: 'failed',
+      reason: describeStartFailure(err, config),
+      permanent: isPermanent(err),
+    });
+    throw err;
+  }
+  reportToPrimary({
+    tenantkvLifecycle: 'ready',
+    url: service.url,
+    purge: service.container.purge.mode,
+    writes: service.container.writeStrategy.name,
+  });
   const shutdown = (signal: string): void => {
     logger.info({ signal }, 'shutting down: finishing in-flight requests');
     service.stop().then(
@@ -88,9 +102,9 @@ async function runWorker(config: Config, logger: Logger): Promise<void> {
 }
 
 /**
- * The primary migrates once, then forks WEB_CONCURRENCY workers that share the port, and restarts one that
- * dies. Each worker's V8 old space is capped at WORKER_HEAP_MB: left alone, V8 lets garbage from bursts of large
- * batches grow a worker past 250 MB before it collects.
+ * The primary migrates once, then forks WEB_CONCURRENCY workers that share the port and supervises them
+ * (supervisor.ts). Each worker's V8 old space is capped at WORKER_HEAP_MB: left alone, V8 lets garbage from
+ * bursts of large batches grow a worker past 250 MB before it collects.
  */
 async function runPrimary(config: Config, logger: Logger): Promise<void> {
   logger.info(
@@ -98,25 +112,16 @@ async function runPrimary(config: Config, logger: Logger): Promise<void> {
     `storage: ${describeStorage(config)}`,
   );
   resolveJwtSecret(config);
-  if (config.migrateOnStart) await migrate(config);
+  if (config.migrateOnStart) await migrate(config, logger);
+  relayWorkerBus();
   cluster.setupPrimary({ execArgv: [...process.execArgv, `--max-old-space-size=${config.workerHeapMb}`] });
-  let stopping = false;
-  const fork = (): void => {
-    cluster.fork();
-  };
-  for (let i = 0; i < config.webConcurrency; i++) fork();
-  cluster.on('exit', (worker, code, signal) => {
-    if (stopping) {
-      if (Object.keys(cluster.workers ?? {}).length === 0) exit(logger, 0);
-      return;
-    }
-    logger.error({ worker: worker.process.pid, code, signal }, 'worker died; starting another');
-    setTimeout(fork, 1000);
+  const supervisor = superviseWorkers(config.webConcurrency, logger, (message) => {
+    logger.fatal(message);
+    exit(logger, 1);
   });
   const shutdown = (signal: string): void => {
-    stopping = true;
     logger.info({ signal }, 'shutting down workers');
-    for (const worker of Object.values(cluster.workers ?? {})) worker?.process.kill('SIGTERM');
+    void supervisor.stop().then(() => exit(logger, 0));
   };
   process.once('SIGTERM', shutdown);
   process.once('SIGINT', shutdown);
@@ -143,7 +148,9 @@ async function main(): Promise<void> {
       logger.fatal(err.message);
       return exit(logger, 2);
     }
-    logger.fatal({ err }, 'tenantkv failed to start');
+    // A worker's failure is the primary's to judge (supervisor.ts); the details are logged here.
+    if (cluster.isWorker) logger.error({ err }, 'worker could not start');
+    else logger.fatal({ err }, 'tenantkv failed to start');
     exit(logger, 1);
   }
 }

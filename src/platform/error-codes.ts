@@ -34,6 +34,7 @@ export const ERROR_STATUS = {
   OBJECT_NOT_FOUND: 404,
   TENANT_NOT_FOUND: 404,
   TOKEN_NOT_FOUND: 404,
+  METHOD_NOT_ALLOWED: 405,
   // 409: the name is taken. Self-registration answers it with 400, as the Go service did.
   USER_EXISTS: 409,
   PAYLOAD_TOO_LARGE: 413,

@@ -1,3 +1,4 @@
+import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -7,8 +8,20 @@ import { migrateLatest } from '../../src/platform/db/migrate';
 import { serverConnection } from './mysql-admin';
 import { BASE_MYSQL_URL, MYSQL_STATUS_ENV } from './targets';
 
-/** Creates the test databases once per run: a fresh MySQL schema and a fresh SQLite folder, both migrated. */
+/**
+ * Once per run: the service compiled as `make run` compiles it (into dist-test/, for the tests that start it as a
+ * real process), and the test databases: a fresh MySQL schema and a fresh SQLite folder, both migrated.
+ */
 export default async function globalSetup(): Promise<void> {
+  const root = path.resolve(__dirname, '../..');
+  execFileSync(
+    process.execPath,
+    [require.resolve('typescript/bin/tsc'), '-p', 'tsconfig.build.json', '--outDir', 'dist-test'],
+    {
+      cwd: root,
+      stdio: 'inherit',
+    },
+  );
   const url = new URL(BASE_MYSQL_URL);
   const database = `${url.pathname.slice(1)}_${process.pid}`;
   url.pathname = `/${database}`;

@@ -1,13 +1,12 @@
-import type { RequestHandler } from 'express';
-import type { Method, RouteSpec } from '../../platform/http/routes';
+import { ADMIN_PREFIX, type Method, type RouteSpec } from '../../platform/http/routes';
 import type { AdminController } from './admin.controller';
 
-export function adminRoutes(c: AdminController, adminAuth: RequestHandler): RouteSpec[] {
+export function adminRoutes(c: AdminController): RouteSpec[] {
   const admin = (method: Method, path: string, operationId: string, handler: RouteSpec['handler']): RouteSpec => ({
     method,
-    path: `/api/admin${path}`,
+    path: `${ADMIN_PREFIX}${path}`,
     operationId,
-    guard: adminAuth,
+    access: 'admin',
     handler,
   });
   return [

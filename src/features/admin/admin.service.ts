@@ -101,7 +101,7 @@ export class AdminService {
     if (body.suspended !== undefined) changes.suspended = body.suspended;
     if (body.password !== undefined) changes.passwordHash = await hashPassword(body.password);
     if (!(await this.tenants.update(id, changes, this.clock.nowMs()))) throw tenantNotFound();
-    this.access.forgetTenant(id);
+    await this.access.changed({ tenantId: id });
     return this.getTenant(id);
   }
 
@@ -114,7 +114,7 @@ export class AdminService {
   async deleteTenant(id: number): Promise<void> {
     const now = this.clock.nowMs();
     if (!(await this.tenantsUow.run(({ tenants }) => tenants.markDeleted(id, now)))) throw tenantNotFound();
-    this.access.forgetTenant(id);
+    await this.access.changed({ tenantId: id });
     while ((await this.pipeline.removeTenantChunk(id, this.config.purgeChunkRows)) > 0);
     await this.tenants.removeTokens(id);
     await this.tenants.sweepTombstones(now - TOMBSTONE_MS);
@@ -152,7 +152,7 @@ export class AdminService {
     if (!(await this.apiTokens.revoke(tenantId, tokenId, this.clock.nowMs()))) {
       throw new AppError('TOKEN_NOT_FOUND', 'token not found');
     }
-    this.access.forgetToken(tokenId);
+    await this.access.changed({ tokenId });
   }
 }
 

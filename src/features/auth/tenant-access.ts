@@ -3,7 +3,16 @@ import { AppError, tenantGone, tenantSuspended } from '../../platform/errors';
 import type { Logger } from '../../platform/logger';
 import type { Clock } from '../../platform/clock';
 import type { Principal } from '../../platform/principal';
+import type { WorkerBus } from '../../platform/worker-bus';
 import type { AccessState, ApiTokenRepository, TenantRepository } from '../tenants';
+
+/** What an operator changed: a tenant (suspension, password, deletion, …) or one API token. */
+export interface AccessChange {
+  tenantId?: number;
+  tokenId?: string;
+}
+
+const ACCESS_CHANNEL = 'access';
 
 interface TokenState {
   tenantId: number;
@@ -18,9 +27,11 @@ const MAX_ENTRIES = 200_000;
 /**
  * Decides whether a verified token may still act: its tenant exists and is not suspended, a login token was
  * issued under the tenant's current token version, an API token has not been revoked. Answers from memory:
- * each instance loads a tenant or token once, then polls for changes every AUTH_CACHE_SECONDS (at most 4),
- * so a suspension or revocation made on any instance takes effect everywhere within 5 seconds, and at once
- * on the instance that made it. AUTH_CACHE_SECONDS=0 reads the database on every request instead.
+ * each process loads a tenant or token once, then polls for changes every AUTH_CACHE_SECONDS (at most 4), so a
+ * suspension or revocation made on any instance takes effect everywhere within 5 seconds; on the instance that
+ * made it, at once on every worker (the change goes over the worker bus before the operator is answered). A
+ * token newer than what is cached (a login after a password change made elsewhere) reloads the tenant, never
+ * fails. AUTH_CACHE_SECONDS=0 reads the database on every request instead.
  */
 export class TenantAccess {
   private readonly tenants = new Map<number, AccessState | null>();
@@ -33,8 +44,10 @@ export class TenantAccess {
     private readonly tenantRepo: TenantRepository,
     private readonly tokenRepo: ApiTokenRepository,
     private readonly clock: Clock,
+    private readonly bus: WorkerBus,
   ) {
     this.lastPollMs = clock.nowMs();
+    bus.subscribe(ACCESS_CHANNEL, (change) => this.forget(change as AccessChange));
   }
 
   /**
@@ -42,16 +55,16 @@ export class TenantAccess {
    * when this instance has not seen its tenant or token yet (then `authorize`).
    */
   verdictFromCache(principal: Principal): AppError | null | undefined {
-    if (!this.tenants.has(principal.tenantId)) return undefined;
+    const tenant = this.cachedTenant(principal);
+    if (tenant === undefined) return undefined;
     if (principal.tokenId !== undefined && !this.tokens.has(principal.tokenId)) return undefined;
-    return verdict(principal, this.tenants.get(principal.tenantId) ?? null, this.tokens.get(principal.tokenId ?? ''));
+    return verdict(principal, tenant, this.tokens.get(principal.tokenId ?? ''));
   }
 
   /** Throws the 401 or 403 that the principal has earned; resolves when it may act. */
   async authorize(principal: Principal): Promise<void> {
-    const tenant = this.tenants.has(principal.tenantId)
-      ? (this.tenants.get(principal.tenantId) ?? null)
-      : await this.loadTenant(principal.tenantId);
+    const cached = this.cachedTenant(principal);
+    const tenant = cached === undefined ? await this.loadTenant(principal.tenantId) : cached;
     let token: TokenState | null | undefined;
     if (principal.tokenId !== undefined) {
       token = this.tokens.has(principal.tokenId)
@@ -62,13 +75,31 @@ export class TenantAccess {
     if (error) throw error;
   }
 
-  /** Drops what this instance knows of a tenant, after an operator changed it here. */
-  forgetTenant(tenantId: number): void {
-    this.tenants.delete(tenantId);
+  /**
+   * After an operator changed a tenant or revoked a token through this process: every worker of this instance
+   * forgets what it knew, and reads it again on its next request. Resolves once they all have.
+   */
+  changed(change: AccessChange): Promise<void> {
+    this.forget(change);
+    return this.bus.publish(ACCESS_CHANNEL, change);
   }
 
-  forgetToken(tokenId: string): void {
-    this.tokens.delete(tokenId);
+  private forget(change: AccessChange): void {
+    if (change.tenantId !== undefined) this.tenants.delete(change.tenantId);
+    if (change.tokenId !== undefined) this.tokens.delete(change.tokenId);
+  }
+
+  /**
+   * What this process holds of the principal's tenant: the state, null for "no such tenant", or undefined when
+   * it must be read (never seen, or the token was issued under a newer token version than the one held).
+   */
+  private cachedTenant(principal: Principal): AccessState | null | undefined {
+    const tenant = this.tenants.get(principal.tenantId);
+    if (tenant === undefined) return undefined;
+    if (tenant !== null && principal.tokenId === undefined && principal.tokenVersion > tenant.tokenVersion) {
+      return undefined;
+    }
+    return tenant;
   }
 
   /** One poll: re-reads the tenants and tokens that changed since the last poll (with overlap). */

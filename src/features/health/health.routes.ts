@@ -3,7 +3,7 @@ import type { HealthController } from './health.controller';
 
 export function healthRoutes(c: HealthController): RouteSpec[] {
   return [
-    { method: 'get', path: '/healthz', operationId: 'healthz', handler: c.healthz },
-    { method: 'get', path: '/readyz', operationId: 'readyz', handler: c.readyz },
+    { method: 'get', path: '/healthz', operationId: 'healthz', access: 'public', handler: c.healthz },
+    { method: 'get', path: '/readyz', operationId: 'readyz', access: 'public', handler: c.readyz },
   ];
 }

@@ -12,12 +12,13 @@ export interface RouteSpec {
   /** Express syntax (`/api/object/:key`); the document has the OpenAPI form (`/api/object/{key}`). */
   path: string;
   operationId: string;
-  /** Tenant routes name the scope their token needs; public routes leave it out. */
-  scope?: Scope;
-  /** Middleware to run before the handler (admin authentication, for example). */
-  guard?: RequestHandler;
+  /** Who may call it: a tenant whose token has this scope, an operator with an admin key, or anyone. */
+  access: { scope: Scope } | 'admin' | 'public';
   handler: (req: Request, res: Response) => Promise<void> | void;
 }
+
+/** Every admin route lives under this prefix, which is authenticated before anything is routed. */
+export const ADMIN_PREFIX = '/api/admin';
 
 export function toOpenApiPath(expressPath: string): string {
   return expressPath.replace(/:([A-Za-z0-9_]+)/g, '{$1}');
@@ -26,26 +27,46 @@ export function toOpenApiPath(expressPath: string): string {
 interface MountOptions {
   validators: Map<string, OperationValidators>;
   authenticate: (scope: Scope) => RequestHandler;
+  /** Authenticates every request under ADMIN_PREFIX, known path or not, before routing says anything. */
+  adminAuth: RequestHandler;
   maxBodyBytes: number;
   maxValueDepth: number;
 }
 
-/** Mounts each route with only what it needs: JSON parsing and validation where it has a body, auth where it is a tenant's. */
+/**
+ * Mounts each route with only what it needs: JSON parsing and validation where it has a body, auth where it is a
+ * tenant's. A known path asked with a method it does not have answers 405 with the methods it does have.
+ */
 export function mountRoutes(app: express.Express, routes: RouteSpec[], options: MountOptions): void {
   const parseJson = jsonBody(options.maxBodyBytes, options.maxValueDepth);
+  app.use(ADMIN_PREFIX, options.adminAuth);
+  const methods = new Map<string, Method[]>();
   for (const route of routes) {
     const validators = options.validators.get(route.operationId);
     if (!validators)
       throw new Error(`route ${route.method} ${route.path}: no operation ${route.operationId} in swagger.yaml`);
+    if ((route.access === 'admin') !== route.path.startsWith(`${ADMIN_PREFIX}/`)) {
+      throw new Error(`route ${route.method} ${route.path}: admin routes, and only they, live under ${ADMIN_PREFIX}`);
+    }
     const chain: RequestHandler[] = [];
-    if (route.guard) chain.push(route.guard);
-    if (route.scope) chain.push(options.authenticate(route.scope));
+    if (typeof route.access === 'object') chain.push(options.authenticate(route.access.scope));
     if (validators.params) chain.push(validateParams(validators.params));
     if (validators.query) chain.push(validateQuery(validators.query));
     if (validators.body) chain.push(requireJson, ...parseJson, validateBody(validators.body));
     chain.push(route.handler as RequestHandler);
     app[route.method](route.path, ...chain);
+    methods.set(route.path, [...(methods.get(route.path) ?? []), route.method]);
   }
+  for (const [path, allowed] of methods) app.all(path, methodNotAllowed(allowed));
+}
+
+function methodNotAllowed(methods: Method[]): RequestHandler {
+  // Express answers HEAD with a GET route; OPTIONS has no route of its own.
+  const allow = [...methods.map((m) => m.toUpperCase()), ...(methods.includes('get') ? ['HEAD'] : [])].join(', ');
+  return (req, res, next) => {
+    res.set('Allow', allow);
+    next(new AppError('METHOD_NOT_ALLOWED', `${req.method} is not allowed here; allowed: ${allow}`));
+  };
 }
 
 function requireJson(req: Request, _res: Response, next: NextFunction): void {

@@ -198,6 +198,14 @@ describeTargets('errors', (h, target) => {
   it.each([
     ['GET', '/nope'],
     ['GET', '/api'],
+    ['GET', '/api/object/a/b'],
+  ])('answers 404 JSON to %s %s', async (method, path) => {
+    const res = await rawRequest(server.url, method, path, t.auth);
+    expectError(res, 404);
+    expect(res.text.startsWith('{')).toBe(true);
+  });
+
+  it.each([
     ['GET', '/api/object'],
     ['GET', '/api/object/'],
     ['PUT', '/api/object'],
@@ -208,11 +216,10 @@ describeTargets('errors', (h, target) => {
     ['DELETE', '/api/quota'],
     ['GET', '/api/auth/login'],
     ['POST', '/healthz'],
-    ['GET', '/api/object/a/b'],
-  ])('answers 404 JSON to %s %s', async (method, path) => {
+  ])('answers 405 JSON, with the methods it has, to %s %s', async (method, path) => {
     const res = await rawRequest(server.url, method, path, t.auth);
-    expectError(res, 404);
-    expect(res.text.startsWith('{')).toBe(true);
+    expectError(res, 405, 'METHOD_NOT_ALLOWED');
+    expect(res.headers.allow).toMatch(/^[A-Z]+(, [A-Z]+)*$/);
   });
 
   it('answers 400 JSON to a path that is not valid percent-encoding', async () => {

@@ -99,17 +99,15 @@ describe('routeTable() and swagger.yaml agree', () => {
   );
 
   it.each(routes.map((r) => [key(r.method, r.path), r] as const))(
-    'route %s is protected exactly when the document says it needs a bearer token',
+    'route %s asks for the credentials the document says it does',
     (_name, route) => {
       const op = byKey.get(key(route.method, toOpenApiPath(route.path)));
       const schemes = (op?.op.security ?? []).flatMap((requirement) => Object.keys(requirement));
-      expect({ scope: route.scope !== undefined, bearer: schemes.includes('bearerAuth') }).toEqual({
-        scope: route.scope !== undefined,
-        bearer: route.scope !== undefined,
-      });
-      // A route with neither a tenant scope nor a guard is public, and the document must not ask for credentials.
-      if (route.scope === undefined && route.guard === undefined) expect(schemes).toEqual([]);
-      else expect(schemes.length).toBeGreaterThan(0);
+      const access = typeof route.access === 'object' ? 'tenant' : route.access;
+      const documented = schemes.includes('bearerAuth') ? 'tenant' : schemes.includes('adminKey') ? 'admin' : 'public';
+      expect({ route: route.path, access }).toEqual({ route: route.path, access: documented });
+      // A public route says so (security: []); it must not inherit a scheme.
+      if (access === 'public') expect(op?.op.security).toEqual([]);
     },
   );
 

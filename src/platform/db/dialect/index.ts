@@ -67,6 +67,12 @@ export interface Dialect {
   withNamedLock<T>(pool: ConnectionPool, name: string, work: () => Promise<T>): Promise<T | undefined>;
   /** The catalogue: which of these stored procedures exist in the database (none where there are none). */
   existingRoutines(conn: Connection, names: string[]): Promise<Set<string>>;
+  /**
+   * Makes knex's migration tables exist with exactly one lock row before knex looks at them, so that instances
+   * starting at once on a fresh database neither fail creating them nor leave two lock rows (which would lock
+   * every later start out). Where one process owns the database, nothing to do.
+   */
+  prepareMigrations(conn: Connection): Promise<void>;
   /** The purge EVENT as the catalogue describes it, and whether the scheduler runs events at all. */
   eventInfo(conn: Connection, name: string): Promise<EventInfo>;
 }

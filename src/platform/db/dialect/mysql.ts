@@ -50,6 +50,13 @@ const errorKinds: Record<string, DbErrorKind> = {
   ER_BINLOG_CREATE_ROUTINE_NEED_SUPER: 'privilege',
 };
 
+const MIGRATIONS_TABLE = `CREATE TABLE IF NOT EXISTS knex_migrations (
+  id INT UNSIGNED NOT NULL AUTO_INCREMENT PRIMARY KEY, name VARCHAR(255), batch INT, migration_time TIMESTAMP NULL
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin`;
+const MIGRATIONS_LOCK_TABLE = `CREATE TABLE IF NOT EXISTS knex_migrations_lock (
+  \`index\` INT UNSIGNED NOT NULL AUTO_INCREMENT PRIMARY KEY, is_locked INT
+) ENGINE=InnoDB`;
+
 /** One multi-row INSERT … ON DUPLICATE KEY UPDATE of `rows` rows of `columns`. */
 export function upsertSql(table: string, columns: string[], rows: number, merge: string[]): string {
   return (
@@ -170,6 +177,33 @@ export const mysqlDialect: Dialect = {
       [names],
     )) as Row[];
     return new Set(rows.map((r) => String(r.name)));
+  },
+  async prepareMigrations(conn) {
+    // The tables as knex itself creates them (lib/migrations/migrate/table-creator.js), but IF NOT EXISTS.
+    await send(conn, 'query', MIGRATIONS_TABLE, []);
+    await send(conn, 'query', MIGRATIONS_LOCK_TABLE, []);
+    await send(conn, 'query', 'START TRANSACTION', []);
+    try {
+      const rows = (await send(
+        conn,
+        'query',
+        'SELECT `index` AS id, is_locked FROM knex_migrations_lock ORDER BY `index` FOR UPDATE',
+        [],
+      )) as Row[];
+      if (rows.length === 0) {
+        await send(conn, 'query', 'INSERT INTO knex_migrations_lock (`index`, is_locked) VALUES (1, 0)', []);
+      } else if (rows.length > 1) {
+        // Left by starters that raced before this existed: keep one row, locked if any was.
+        const locked = rows.some((r) => Number(r.is_locked) === 1) ? 1 : 0;
+        await send(conn, 'query', 'DELETE FROM knex_migrations_lock WHERE `index` <> ?', [rows[0].id]);
+        await send(conn, 'query', 'UPDATE knex_migrations_lock SET is_locked = ?', [locked]);
+      }
+      await send(conn, 'query', 'COMMIT', []);
+    } catch (err) {
+      await send(conn, 'query', 'ROLLBACK', []).catch(() => undefined);
+      // Another starter inserted the row first: that is the one row wanted.
+      if (errorKinds[String(errorCode(err))] !== 'duplicate_key') throw err;
+    }
   },
   async eventInfo(conn, name): Promise<EventInfo> {
     const [scheduler] = (await send(conn, 'query', 'SELECT @@event_scheduler AS state', [])) as Row[];

@@ -99,5 +99,7 @@ export const sqliteDialect: Dialect = {
   // The embedded database serves one process (WEB_CONCURRENCY is 1), so there is nobody to exclude.
   withNamedLock: (_pool, _name, work) => work(),
   existingRoutines: async () => new Set(),
+  // One process owns the file (WEB_CONCURRENCY is 1): no other starter to race.
+  prepareMigrations: async () => undefined,
   eventInfo: async () => ({ schedulerOn: false }),
 };

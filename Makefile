@@ -1,7 +1,7 @@
 # The two commands a new machine needs: `make run` and `make test`.
 NODE_MODULES := node_modules/.package-lock.json
 
-.PHONY: run test lint format build bench bench-ab install clean
+.PHONY: run test lint lint-api format build bench bench-ab install clean
 
 $(NODE_MODULES): package.json package-lock.json
 	npm ci --no-audit --no-fund
@@ -19,10 +19,14 @@ run: build
 test: $(NODE_MODULES)
 	npx jest --runInBand --json --outputFile=.jest-results.json
 
-lint: $(NODE_MODULES)
+lint: $(NODE_MODULES) lint-api
 	npx tsc -p tsconfig.json --noEmit
 	npx eslint .
 	npx prettier --check .
+
+## swagger.yaml against Redocly's recommended rules and redocly.yaml (no telemetry, no update check)
+lint-api: $(NODE_MODULES)
+	REDOCLY_TELEMETRY=off REDOCLY_SUPPRESS_UPDATE_NOTICE=true npx redocly lint swagger.yaml
 
 format: $(NODE_MODULES)
 	npx prettier --write .

@@ -1,7 +1,7 @@
 # The two commands a new machine needs: `make run` and `make test`.
 NODE_MODULES := node_modules/.package-lock.json
 
-.PHONY: run test lint lint-api format build bench bench-ab install clean
+.PHONY: run test lint lint-api generate format build bench bench-ab install clean
 
 $(NODE_MODULES): package.json package-lock.json
 	npm ci --no-audit --no-fund
@@ -27,6 +27,11 @@ lint: $(NODE_MODULES) lint-api
 ## swagger.yaml against Redocly's recommended rules and redocly.yaml (no telemetry, no update check)
 lint-api: $(NODE_MODULES)
 	REDOCLY_TELEMETRY=off REDOCLY_SUPPRESS_UPDATE_NOTICE=true npx redocly lint swagger.yaml
+
+## docs/CONFIGURATION.md from .env.template
+generate: $(NODE_MODULES)
+	npx tsc -p scripts/tsconfig.json
+	node dist/scripts/generate.js
 
 format: $(NODE_MODULES)
 	npx prettier --write .

@@ -28,7 +28,7 @@ lint: $(NODE_MODULES) lint-api
 lint-api: $(NODE_MODULES)
 	REDOCLY_TELEMETRY=off REDOCLY_SUPPRESS_UPDATE_NOTICE=true npx redocly lint swagger.yaml
 
-## docs/CONFIGURATION.md from .env.template
+## docs/CONFIGURATION.md from .env.template, and the typed test client's api.d.ts from swagger.yaml
 generate: $(NODE_MODULES)
 	npx tsc -p scripts/tsconfig.json
 	node dist/scripts/generate.js

@@ -1,5 +1,7 @@
 # tenantkv: build with `docker build -t tenantkv .`, or use docker-compose.yml (MariaDB + the service).
-ARG NODE_IMAGE=node:20-bookworm-slim
+# Node 24 LTS (Node 20 reached its end of life on 2026-04-30). Another Node ≥ 20 image can be chosen with
+# --build-arg NODE_IMAGE=… (node:22-bookworm-slim, the previous LTS, for example).
+ARG NODE_IMAGE=node:24-bookworm-slim
 
 # ---- build: compile better-sqlite3 and the TypeScript, then drop the dev dependencies ----
 FROM ${NODE_IMAGE} AS build
@@ -9,9 +11,10 @@ RUN apt-get update \
   && apt-get install -y --no-install-recommends python3 make g++ \
   && rm -rf /var/lib/apt/lists/*
 COPY package.json package-lock.json ./
-# node:20 images ship npm 10, which ignores package.json's `allowScripts` and would run every dependency's
-# install script; npm 11 runs only the allowed ones. To get the same result on either, install with no scripts
-# and then run the one install script the service needs. The last step fails the build if the module won't load.
+# package.json's `allowScripts` names the one dependency whose install script should run, but whether npm honours
+# it depends on its version: npm 10 (node:20, node:22) ignores it and runs every dependency's script, and node:24
+# images bundle an npm 11 release that may or may not read it. So install with no scripts at all, then run the one
+# script the service needs: the same result with any npm. The last step fails the build if the module won't load.
 RUN npm ci --ignore-scripts --no-audit --no-fund \
   && npm rebuild better-sqlite3 \
   && node -e "new (require('better-sqlite3'))(':memory:').close()"

@@ -93,13 +93,17 @@ function resolve(document: OpenApiDocument, ref: string): OpenApiParameter {
 
 /** One client-facing sentence from ajv's first error, naming the field it is about. */
 export function validationError(errors: ErrorObject[] | null | undefined, what: string): AppError {
-  const e = errors?.[0];
+  // Under an anyOf (register, login: `user_name` or its alias `name`) ajv lists each branch's first error: the
+  // one about a field that was sent ({"name": 42} → "name: must be string") says more than a missing alias.
+  const e = errors?.find((x) => x.instancePath !== '') ?? errors?.[0];
   if (!e) return AppError.badRequest(`invalid ${what}`, 'VALIDATION_FAILED');
   const field = e.instancePath
     ? e.instancePath.slice(1).replace(/\//g, '.')
     : e.keyword === 'required'
       ? String((e.params as { missingProperty?: string }).missingProperty)
       : what;
-  const message = e.keyword === 'required' ? 'is required' : (e.message ?? 'is invalid');
+  // `not` carries rules OpenAPI 3.0 has no keyword for (scopes: ["write"] alone); ajv's "must NOT be valid" says nothing.
+  const message =
+    e.keyword === 'required' ? 'is required' : e.keyword === 'not' ? 'is not allowed' : (e.message ?? 'is invalid');
   return AppError.badRequest(`${field}: ${message}`, 'VALIDATION_FAILED');
 }

@@ -69,7 +69,7 @@ export function renderConfigurationDoc(templateText: string): string {
     '',
     '<!-- Generated from .env.template by `make generate`: edit that file, not this one. A test checks they agree. -->',
     '',
-    'Every setting is an environment variable, read once at start by `src/config.ts` (the only code that reads the',
+    'Every setting is an environment variable, read once at start by `src/platform/config.ts` (the only code that reads the',
     'environment). An invalid value stops the service at start with a message that names the setting (exit code 2).',
     'Integers are whole numbers; booleans accept true/false, 1/0, yes/no, on/off; an empty value means the default.',
     '',

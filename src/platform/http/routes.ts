@@ -65,7 +65,7 @@ function methodNotAllowed(methods: Method[]): RequestHandler {
   const allow = [...methods.map((m) => m.toUpperCase()), ...(methods.includes('get') ? ['HEAD'] : [])].join(', ');
   return (req, res, next) => {
     res.set('Allow', allow);
-    next(new AppError('METHOD_NOT_ALLOWED', `${req.method} is not allowed here; allowed: ${allow}`));
+    next(new AppError('METHOD_NOT_ALLOWED', `${req.method} is not allowed on ${req.path}; allowed: ${allow}`));
   };
 }
 

@@ -7,7 +7,7 @@ import YAML from 'yaml';
  * examples that match it, the headers that go with 401, 405 and 503. (`make lint-api` runs redocly on it too.)
  */
 type Node = Record<string, unknown>;
-const document = YAML.parse(fs.readFileSync(path.join(__dirname, '../../swagger.yaml'), 'utf8')) as Node;
+const document = YAML.parse(fs.readFileSync(path.join(__dirname, '../../../swagger.yaml'), 'utf8')) as Node;
 
 function deref<T = Node>(node: unknown): T {
   let current = node as Node;

@@ -2,21 +2,21 @@ import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { loadConfig } from '../../src/config';
+import { loadConfig } from '../../../src/platform/config';
 import {
   CONFIGURATION_DOC_PATH,
   SETTING,
   TEMPLATE_PATH,
   parseEnvTemplate,
   renderConfigurationDoc,
-} from '../../scripts/config-doc';
+} from '../../../scripts/config-doc';
 
 /**
  * .env.template is the one hand-written list of settings. Uncommented whole, it must be a valid .env whose every
- * value is the service's default; it must name exactly the variables src/config.ts reads; and
+ * value is the service's default; it must name exactly the variables src/platform/config.ts reads; and
  * docs/CONFIGURATION.md must be what `make generate` makes of it.
  */
-const ROOT = path.join(__dirname, '../..');
+const ROOT = path.join(__dirname, '../../..');
 const template = fs.readFileSync(TEMPLATE_PATH, 'utf8');
 const sections = parseEnvTemplate(template);
 const isComposeOnly = (title: string) => /docker compose only/i.test(title);
@@ -59,9 +59,9 @@ function sourcedInBash(text: string): Record<string, string> {
   }
 }
 
-/** The environment variable names src/config.ts reads. */
+/** The environment variable names src/platform/config.ts reads. */
 function namesReadByConfig(): string[] {
-  const source = fs.readFileSync(path.join(ROOT, 'src/config.ts'), 'utf8');
+  const source = fs.readFileSync(path.join(ROOT, 'src/platform/config.ts'), 'utf8');
   const names = new Set<string>();
   for (const m of source.matchAll(/\benv\s*,\s*'([A-Z][A-Z0-9_]*)'/g)) names.add(m[1]);
   for (const m of source.matchAll(/\benv\.([A-Z][A-Z0-9_]*)/g)) names.add(m[1]);
@@ -102,7 +102,7 @@ describe('.env.template', () => {
     if (s.value === '') expect(s.description).toMatch(/Empty|empty/);
   });
 
-  it('names exactly the variables src/config.ts reads', () => {
+  it('names exactly the variables src/platform/config.ts reads', () => {
     expect(serviceSettings.map((s) => s.key).sort()).toEqual(namesReadByConfig());
   });
 

@@ -2,10 +2,9 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import ts from 'typescript';
-import { API_TYPES_PATH, renderApiTypes } from '../../scripts/api-types';
-import { expectError, harness, listen, request, uniqueName, type Harness } from '../support/harness';
-import { targets } from '../support/targets';
-import { walkThrough } from '../support/typed-client/client';
+import { API_TYPES_PATH, renderApiTypes } from '../../../scripts/api-types';
+import { describeTargets, expectError, listen, request, uniqueName } from '../../support/harness';
+import { walkThrough } from '../../support/typed-client/client';
 
 /**
  * Generated clients get real types from swagger.yaml. The types (test/support/typed-client/api.d.ts) are
@@ -42,7 +41,7 @@ describe('types generated from swagger.yaml by openapi-typescript', () => {
           module: ts.ModuleKind.CommonJS,
           moduleResolution: ts.ModuleResolutionKind.Node10,
           types: ['node'],
-          typeRoots: [path.join(__dirname, '../../node_modules/@types')],
+          typeRoots: [path.join(__dirname, '../../../node_modules/@types')],
           skipLibCheck: true,
         },
       );
@@ -90,74 +89,78 @@ describe('types generated from swagger.yaml by openapi-typescript', () => {
   });
 });
 
-describe.each(targets())('the typed client against the app on %s', (target) => {
-  const ADMIN_KEY = 'typed-client-admin-key-0123456789';
-  let h: Harness;
-  let server: Awaited<ReturnType<typeof listen>>;
-  beforeAll(async () => {
-    h = harness(target, { ADMIN_API_KEYS: ADMIN_KEY });
-    server = await listen(h);
-  });
-  afterAll(async () => {
-    await server.close();
-    await h.close();
-  });
+const ADMIN_KEY = 'typed-client-admin-key-0123456789';
 
-  it('registers, logs in, writes, reads, batches and reads the quota', async () => {
-    const name = uniqueName('typed');
-    const result = await walkThrough(server.url, name);
-    expect(result.registered).toEqual({ id: expect.any(Number), user_name: name, provisioned_capacity: 1000 });
-    expect(result.login).toEqual({ token: expect.any(String), expires_at: expect.any(String) });
-    expect(result.read).toEqual({ key: 'user:42', value: { name: 'Ada', langs: ['en', 'fr'] }, ttl: 0 });
-    // 34 bytes for the object, 1 for "a", 15 for {"nested":true}.
-    expect(result.quota).toEqual({ provisioned: 1000, utilised: 50 });
-  });
+describeTargets(
+  'the typed client against the app',
+  (h) => {
+    let server: Awaited<ReturnType<typeof listen>>;
+    beforeAll(async () => {
+      server = await listen(h);
+    });
+    afterAll(async () => {
+      await server.close();
+    });
 
-  describe('the request schemas keep the old aliases and name the field in their errors', () => {
-    const register = (body: object) => request(h.app).post('/api/auth/register').send(body);
-    const login = (body: object) => request(h.app).post('/api/auth/login').send(body);
+    it('registers, logs in, writes, reads, batches and reads the quota', async () => {
+      const name = uniqueName('typed');
+      const result = await walkThrough(server.url, name);
+      expect(result.registered).toEqual({ id: expect.any(Number), user_name: name, provisioned_capacity: 1000 });
+      expect(result.login).toEqual({ token: expect.any(String), expires_at: expect.any(String) });
+      expect(result.read).toEqual({ key: 'user:42', value: { name: 'Ada', langs: ['en', 'fr'] }, ttl: 0 });
+      // 34 bytes for the object, 1 for "a", 15 for {"nested":true}.
+      expect(result.quota).toEqual({ provisioned: 1000, utilised: 50 });
+    });
 
-    it('accepts name and provisionedCapacity, and uses user_name when both spellings are sent', async () => {
-      const alias = uniqueName('alias');
-      expect((await register({ name: alias, password: 'pw', provisionedCapacity: 5 }).expect(201)).body).toMatchObject({
-        user_name: alias,
-        provisioned_capacity: 5,
+    describe('the request schemas keep the old aliases and name the field in their errors', () => {
+      const register = (body: object) => request(h.app).post('/api/auth/register').send(body);
+      const login = (body: object) => request(h.app).post('/api/auth/login').send(body);
+
+      it('accepts name and provisionedCapacity, and uses user_name when both spellings are sent', async () => {
+        const alias = uniqueName('alias');
+        expect(
+          (await register({ name: alias, password: 'pw', provisionedCapacity: 5 }).expect(201)).body,
+        ).toMatchObject({
+          user_name: alias,
+          provisioned_capacity: 5,
+        });
+        await login({ name: alias, password: 'pw' }).expect(200);
+        const both = uniqueName('both');
+        const res = await register({ user_name: both, name: 'ignored', password: 'pw' }).expect(201);
+        expect(res.body.user_name).toBe(both);
       });
-      await login({ name: alias, password: 'pw' }).expect(200);
-      const both = uniqueName('both');
-      const res = await register({ user_name: both, name: 'ignored', password: 'pw' }).expect(201);
-      expect(res.body.user_name).toBe(both);
-    });
 
-    it.each<[string, object, string]>([
-      ['neither user_name nor name', { password: 'pw' }, 'user_name: is required'],
-      ['no password', { user_name: 'someone' }, 'password: is required'],
-      ['a numeric name', { name: 42, password: 'pw' }, 'name: must be string'],
-      ['an empty user_name', { user_name: '', password: 'pw' }, 'user_name: must NOT have fewer than 1 characters'],
-      ['a string alias capacity', { name: 'x', password: 'pw', provisionedCapacity: '5' }, 'provisionedCapacity:'],
-    ])('register refuses %s with a message naming the field', async (_what, body, message) => {
-      expectError(await register(body), 400, 'VALIDATION_FAILED', message);
-    });
+      it.each<[string, object, string]>([
+        ['neither user_name nor name', { password: 'pw' }, 'user_name: is required'],
+        ['no password', { user_name: 'someone' }, 'password: is required'],
+        ['a numeric name', { name: 42, password: 'pw' }, 'name: must be string'],
+        ['an empty user_name', { user_name: '', password: 'pw' }, 'user_name: must NOT have fewer than 1 characters'],
+        ['a string alias capacity', { name: 'x', password: 'pw', provisionedCapacity: '5' }, 'provisionedCapacity:'],
+      ])('register refuses %s with a message naming the field', async (_what, body, message) => {
+        expectError(await register(body), 400, 'VALIDATION_FAILED', message);
+      });
 
-    it('login refuses a body with neither user_name nor name', async () => {
-      expectError(await login({ password: 'pw' }), 400, 'VALIDATION_FAILED', 'user_name: is required');
-    });
+      it('login refuses a body with neither user_name nor name', async () => {
+        expectError(await login({ password: 'pw' }), 400, 'VALIDATION_FAILED', 'user_name: is required');
+      });
 
-    it('token scopes: ["read"] and ["read","write"] in any order; ["write"] alone and others refused', async () => {
-      const admin = { Authorization: `Bearer ${ADMIN_KEY}` };
-      const tenant = await request(h.app)
-        .post('/api/admin/tenants')
-        .set(admin)
-        .send({ user_name: uniqueName('scopes'), provisioned_capacity: 10 })
-        .expect(201);
-      const create = (scopes: unknown) =>
-        request(h.app).post(`/api/admin/tenants/${tenant.body.id}/tokens`).set(admin).send({ scopes });
-      expect((await create(['read']).expect(201)).body.scopes).toEqual(['read']);
-      expect((await create(['write', 'read']).expect(201)).body.scopes).toEqual(['read', 'write']);
-      expectError(await create(['write']), 400, 'VALIDATION_FAILED', 'scopes: is not allowed');
-      expectError(await create(['read', 'read']), 400, 'VALIDATION_FAILED', 'scopes:');
-      expectError(await create(['admin']), 400, 'VALIDATION_FAILED', 'scopes.0:');
-      expectError(await create([]), 400, 'VALIDATION_FAILED', 'scopes:');
+      it('token scopes: ["read"] and ["read","write"] in any order; ["write"] alone and others refused', async () => {
+        const admin = { Authorization: `Bearer ${ADMIN_KEY}` };
+        const tenant = await request(h.app)
+          .post('/api/admin/tenants')
+          .set(admin)
+          .send({ user_name: uniqueName('scopes'), provisioned_capacity: 10 })
+          .expect(201);
+        const create = (scopes: unknown) =>
+          request(h.app).post(`/api/admin/tenants/${tenant.body.id}/tokens`).set(admin).send({ scopes });
+        expect((await create(['read']).expect(201)).body.scopes).toEqual(['read']);
+        expect((await create(['write', 'read']).expect(201)).body.scopes).toEqual(['read', 'write']);
+        expectError(await create(['write']), 400, 'VALIDATION_FAILED', 'scopes: is not allowed');
+        expectError(await create(['read', 'read']), 400, 'VALIDATION_FAILED', 'scopes:');
+        expectError(await create(['admin']), 400, 'VALIDATION_FAILED', 'scopes.0:');
+        expectError(await create([]), 400, 'VALIDATION_FAILED', 'scopes:');
+      });
     });
-  });
-});
+  },
+  { env: { ADMIN_API_KEYS: ADMIN_KEY } },
+);

@@ -8,7 +8,7 @@ import { accessLog } from './platform/http/access-log';
 
 /** The HTTP face of a container: middleware, routes, docs, the one error handler. No listening, no process state. */
 export function buildApp(c: Container): express.Express {
-  const openapi = loadOpenApi();
+  const openapi = loadOpenApi({ maxKeyChars: c.config.maxKeyChars });
   const app = express();
   app.disable('x-powered-by');
   app.set('etag', false);

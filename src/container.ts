@@ -7,8 +7,10 @@ import { unitOfWork } from './platform/db/unit-of-work';
 import type { Scope } from './platform/principal';
 import type { RouteSpec } from './platform/http/routes';
 import { workerBus, type WorkerBus } from './platform/worker-bus';
+import { cursorCodec } from './platform/cursor';
 import { LedgerRepository, QuotaController } from './features/quota';
 import {
+  KeySpaceService,
   ObjectController,
   ObjectService,
   ObjectsRepository,
@@ -71,7 +73,8 @@ export async function createContainer(
   const clock = options.clock ?? systemClock;
   const db = createDb(config);
   try {
-    const tokens = new TokenService(resolveJwtSecret(config), config.jwtLifetimeSeconds);
+    const secret = resolveJwtSecret(config);
+    const tokens = new TokenService(secret, config.jwtLifetimeSeconds);
     const tenants = new TenantRepository(db.sql);
     const apiTokens = new ApiTokenRepository(db.sql);
     const access = new TenantAccess(config, tenants, apiTokens, clock, options.bus ?? workerBus());
@@ -99,6 +102,7 @@ export async function createContainer(
       auth: new AuthController(new AuthService(config, tenants, tokens, clock)),
       objects: new ObjectController(
         new ObjectService(config, new ObjectsRepository(db.sql), pipeline, writeStrategy, clock),
+        new KeySpaceService(config, new ObjectsRepository(db.sql), pipeline, cursorCodec(secret), clock),
       ),
       quota: new QuotaController(new LedgerRepository(db.sql)),
       health: new HealthController(db),

@@ -5,6 +5,7 @@ import * as adminTokensAndTenantLifecycle from './20261122000002_admin_tokens_an
 import * as userNamesComparedExactly from './20261122000003_user_names_compared_exactly';
 import * as writeProcedures from './20261122000004_write_procedures';
 import * as writeSequenceAndVersionedProcedures from './20261201000005_write_sequence_and_versioned_procedures';
+import * as versionsMetadataAndLongKeys from './20261201000006_versions_metadata_and_long_keys';
 
 /**
  * The migrations, in order. Listed here rather than found on disk so that the same code runs from src/ under
@@ -17,6 +18,7 @@ const migrations: Record<string, Knex.Migration> = {
   '20261122000003_user_names_compared_exactly': userNamesComparedExactly,
   '20261122000004_write_procedures': writeProcedures,
   '20261201000005_write_sequence_and_versioned_procedures': writeSequenceAndVersionedProcedures,
+  '20261201000006_versions_metadata_and_long_keys': versionsMetadataAndLongKeys,
 };
 
 export const migrationSource: Knex.MigrationSource<string> = {

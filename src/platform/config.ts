@@ -17,8 +17,10 @@ export interface Config {
   defaultCapacityBytes: number;
   selfRegistration: boolean;
   selfRegistrationMaxBytes: number;
+  /** Longest key, in code points (MAX_KEY_LENGTH, up to 512). */
   maxKeyChars: number;
   maxValueBytes: number;
+  maxMetadataBytes: number;
   maxValueDepth: number;
   maxBatchItems: number;
   maxBatchBytes: number;
@@ -76,6 +78,7 @@ export function projectRoot(): string {
 }
 
 export const GIB = 1024 * 1024 * 1024;
+const MAX_KEY_CHARS = 512;
 
 export function loadConfig(env: Env = process.env, overrides: Partial<Config> = {}): Config {
   const nodeEnv = env.NODE_ENV === 'production' || env.NODE_ENV === 'test' ? env.NODE_ENV : 'development';
@@ -98,8 +101,9 @@ export function loadConfig(env: Env = process.env, overrides: Partial<Config> = 
     defaultCapacityBytes,
     selfRegistration: boolean(env, 'SELF_REGISTRATION', true),
     selfRegistrationMaxBytes: integer(env, 'SELF_REGISTRATION_MAX_BYTES', defaultCapacityBytes, 1),
-    maxKeyChars: 32,
+    maxKeyChars: integer(env, 'MAX_KEY_LENGTH', 32, 1),
     maxValueBytes: integer(env, 'MAX_VALUE_BYTES', 16384, 1),
+    maxMetadataBytes: integer(env, 'MAX_METADATA_BYTES', 1024, 2),
     maxValueDepth: 100,
     maxBatchItems: integer(env, 'MAX_BATCH_ITEMS', 10000, 1),
     maxBatchBytes,
@@ -127,6 +131,10 @@ export function loadConfig(env: Env = process.env, overrides: Partial<Config> = 
   }
   if (config.databaseUrl === undefined && config.webConcurrency > 1) {
     throw new ConfigError('WEB_CONCURRENCY must be 1 with the embedded SQLite database (set DATABASE_URL for more)');
+  }
+  if (config.maxKeyChars > MAX_KEY_CHARS) {
+    // The key column and its index hold 512 code points of 4-byte UTF-8 (2048 bytes).
+    throw new ConfigError(`MAX_KEY_LENGTH may be at most ${MAX_KEY_CHARS} code points`);
   }
   if (config.authCacheSeconds > 4) {
     throw new ConfigError('AUTH_CACHE_SECONDS must be at most 4: a suspension must reach every instance within 5 s');

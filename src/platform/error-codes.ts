@@ -13,6 +13,8 @@ export const ERROR_STATUS = {
   INVALID_TTL: 400,
   VALUE_TOO_LARGE: 400,
   VALUE_TOO_DEEP: 400,
+  METADATA_TOO_LARGE: 400,
+  INVALID_PRECONDITION: 400,
   BATCH_TOO_MANY_ITEMS: 400,
   BATCH_TOO_LARGE: 400,
   BATCH_DUPLICATE_KEY: 400,
@@ -37,6 +39,8 @@ export const ERROR_STATUS = {
   METHOD_NOT_ALLOWED: 405,
   // 409: the name is taken. Self-registration answers it with 400, as the Go service did.
   USER_EXISTS: 409,
+  // 412: the If-Match / If-None-Match (or a batch item's if_version / if_absent) did not hold; nothing was written.
+  PRECONDITION_FAILED: 412,
   PAYLOAD_TOO_LARGE: 413,
   UNSUPPORTED_MEDIA_TYPE: 415,
   UNSUPPORTED_ENCODING: 415,

@@ -2,11 +2,19 @@ import { ERROR_STATUS, type ErrorCode } from './error-codes';
 
 export type { ErrorCode };
 
-/** The JSON body of every error response. */
+/** The JSON body of every error response; some codes add fields of their own (`details`). */
 export interface ErrorBody {
   message: string;
   status_code: number;
   code: ErrorCode;
+  [field: string]: unknown;
+}
+
+export interface AppErrorOptions {
+  /** Only where a route keeps another status for compatibility (see error-codes.ts). */
+  status?: number;
+  /** Fields added to the body: what a client needs to act on the error (a 412's current version, say). */
+  details?: Record<string, unknown>;
 }
 
 /**
@@ -16,12 +24,12 @@ export interface ErrorBody {
  */
 export class AppError extends Error {
   readonly status: number;
+  readonly details: Record<string, unknown> | undefined;
 
   constructor(
     readonly code: ErrorCode,
     message: string,
-    /** Only where a route keeps another status for compatibility (see error-codes.ts). */
-    status: number = ERROR_STATUS[code],
+    options: AppErrorOptions = {},
   ) {
     // An AppError is an answer, not a fault: its stack is never logged, and capturing one made each 404 cost
     // more CPU than the whole database read.
@@ -30,11 +38,12 @@ export class AppError extends Error {
     super(message);
     Error.stackTraceLimit = stackTraceLimit;
     this.name = 'AppError';
-    this.status = status;
+    this.status = options.status ?? ERROR_STATUS[code];
+    this.details = options.details;
   }
 
   toJSON(): ErrorBody {
-    return { message: this.message, status_code: this.status, code: this.code };
+    return { message: this.message, status_code: this.status, code: this.code, ...this.details };
   }
 
   static badRequest(message: string, code: ErrorCode = 'BAD_REQUEST'): AppError {
@@ -84,7 +93,7 @@ export function toAppError(err: unknown): { error: AppError; fault: boolean } {
   const status = typeof e.status === 'number' ? e.status : typeof e.statusCode === 'number' ? e.statusCode : 500;
   if (status >= 400 && status < 500) {
     const message = e.expose === true && typeof e.message === 'string' ? e.message : 'bad request';
-    return { error: new AppError(status === 404 ? 'NOT_FOUND' : 'BAD_REQUEST', message, status), fault: false };
+    return { error: new AppError(status === 404 ? 'NOT_FOUND' : 'BAD_REQUEST', message, { status }), fault: false };
   }
   return { error: new AppError('INTERNAL', 'internal server error'), fault: true };
 }

@@ -115,7 +115,7 @@ export class AdminService {
     const now = this.clock.nowMs();
     if (!(await this.tenantsUow.run(({ tenants }) => tenants.markDeleted(id, now)))) throw tenantNotFound();
     await this.access.changed({ tenantId: id });
-    while ((await this.pipeline.removeTenantChunk(id, this.config.purgeChunkRows)) > 0);
+    while ((await this.pipeline.removeTenantChunk(id, this.config.purgeChunkRows, this.clock.nowSeconds())) > 0);
     await this.tenants.removeTokens(id);
     await this.tenants.sweepTombstones(now - TOMBSTONE_MS);
   }

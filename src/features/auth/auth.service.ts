@@ -49,7 +49,7 @@ export class AuthService {
     const passwordHash = await hashPassword(body.password);
     const id = await this.tenants.create({ userName, passwordHash, provisioned: capacity }, this.clock.nowMs());
     // 400, not USER_EXISTS's 409: the Go service's clients expect it.
-    if (id === undefined) throw new AppError('USER_EXISTS', 'user already exists', 400);
+    if (id === undefined) throw new AppError('USER_EXISTS', 'user already exists', { status: 400 });
     return { id, user_name: userName, provisioned_capacity: capacity };
   }
 

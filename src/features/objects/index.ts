@@ -1,5 +1,6 @@
-export { ObjectsRepository, OBJECTS_SQL, type ObjectWrite } from './objects.repository';
-export { WritePipeline, type WriteOutcome, type WriteRepositories } from './write-pipeline';
+export { ObjectsRepository, OBJECTS_SQL } from './objects.repository';
+export { WritePipeline, type WriteRepositories } from './write-pipeline';
+export type { ObjectWrite, WriteOutcome } from './write-model';
 export {
   chooseWriteStrategy,
   procedureStrategy,
@@ -9,5 +10,6 @@ export {
   type WriteStrategy,
 } from './write-strategies';
 export { ObjectService } from './objects.service';
+export { KeySpaceService } from './key-space.service';
 export { ObjectController } from './objects.controller';
 export { objectRoutes } from './objects.routes';

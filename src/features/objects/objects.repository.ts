@@ -1,35 +1,59 @@
-import type { Sql } from '../../platform/db/sql';
+import type { Sql, Row } from '../../platform/db/sql';
+import type { LockedRow, ObjectWrite } from './write-model';
 
+/** An object as a read returns it: `value` and `metadata` are stored compact JSON text. */
 export interface StoredObject {
+  key: string;
   value: string;
+  metadata: string | null;
+  size: number;
   /** Unix seconds, or null for never. */
   expiresAt: number | null;
+  version: number;
 }
 
-/** One object to write: `value` is its compact JSON text and `size` that text's UTF-8 byte length. */
-export interface ObjectWrite {
-  key: string;
-  value: string;
-  size: number;
-  expiresAt: number | null;
+/** A listing entry: the stored object without its value unless it was asked for. */
+export type ListedObject = Omit<StoredObject, 'value'> & { value?: string };
+
+/** Keys in [from, to) (to undefined: no upper bound), in byte order. */
+export interface KeyRange {
+  from: string;
+  to: string | undefined;
 }
 
-/** A stored object's row as a locking read returned it: what the write it is part of replaces or removes. */
-export interface LockedRow {
-  key: string;
-  size: number;
-  expiresAt: number | null;
-}
+/** A row to write: the object, the version it takes, and whether its key has a row already. */
+export type RowWrite = ObjectWrite & { version: number; exists: boolean };
 
-const GET = 'SELECT value, expires_at FROM objects WHERE tenant_id = ? AND k = ?';
-const INSERT_ONE = 'INSERT INTO objects (tenant_id, k, value, size, expires_at) VALUES (?, ?, ?, ?, ?)';
-const UPDATE_ONE = 'UPDATE objects SET value = ?, size = ?, expires_at = ? WHERE tenant_id = ? AND k = ?';
+const COLUMNS = 'k, value, metadata, size, expires_at, version';
+const LOCKED_COLUMNS = 'k, size, version, expires_at';
+// The hottest statement: the key is known, so it is not read back.
+const GET = 'SELECT value, metadata, size, expires_at, version FROM objects WHERE tenant_id = ? AND k = ?';
+const INSERT_ONE =
+  'INSERT INTO objects (tenant_id, k, value, metadata, size, expires_at, version) VALUES (?, ?, ?, ?, ?, ?, ?)';
+const UPDATE_ONE =
+  'UPDATE objects SET value = ?, metadata = ?, size = ?, expires_at = ?, version = ? WHERE tenant_id = ? AND k = ?';
 const NEXT_EXPIRED_TENANT = 'SELECT tenant_id FROM objects WHERE expires_at <= ? ORDER BY expires_at LIMIT 1';
+const LIVE = '(expires_at IS NULL OR expires_at > ?)';
 
 const placeholders = (n: number): string => Array<string>(n).fill('?').join(', ');
 /** The rows of `n` keys of a tenant, with the dialect's locking suffix. */
 const lockKeysSql = (n: number, forUpdate: string): string =>
-  `SELECT k, size, expires_at FROM objects WHERE tenant_id = ? AND k IN (${placeholders(n)})${forUpdate}`;
+  `SELECT ${LOCKED_COLUMNS} FROM objects WHERE tenant_id = ? AND k IN (${placeholders(n)})${forUpdate}`;
+
+/** `k >= ? [AND k < ?] [AND k > ?]`: a key range, after a key already seen. */
+function rangeSql(range: KeyRange, after: string | undefined): { sql: string; bindings: string[] } {
+  const parts = ['k >= ?'];
+  const bindings = [range.from];
+  if (range.to !== undefined) {
+    parts.push('k < ?');
+    bindings.push(range.to);
+  }
+  if (after !== undefined) {
+    parts.push('k > ?');
+    bindings.push(after);
+  }
+  return { sql: parts.join(' AND '), bindings };
+}
 
 /**
  * SQL on the objects table, and nothing else: no decision is taken here. Every method that changes rows runs
@@ -37,31 +61,65 @@ const lockKeysSql = (n: number, forUpdate: string): string =>
  * with a locking read (`lock…`).
  */
 export class ObjectsRepository {
-  private readonly lockExpiredSql: string;
-  private readonly lockAnySql: string;
+  private readonly forUpdate: string;
 
   constructor(private readonly sql: Sql) {
-    const forUpdate = sql.dialect.forUpdate;
-    this.lockExpiredSql =
-      'SELECT k, size, expires_at FROM objects WHERE tenant_id = ? AND expires_at <= ? ' +
-      `ORDER BY expires_at, k LIMIT ?${forUpdate}`;
-    this.lockAnySql = `SELECT k, size, expires_at FROM objects WHERE tenant_id = ? LIMIT ?${forUpdate}`;
+    this.forUpdate = sql.dialect.forUpdate;
   }
 
   async get(tenantId: number, key: string): Promise<StoredObject | undefined> {
     const [row] = await this.sql.select(GET, [tenantId, key]);
-    return row ? { value: row.value as string, expiresAt: numberOrNull(row.expires_at) } : undefined;
+    return row ? this.stored(row, key) : undefined;
+  }
+
+  /** The stored objects of these keys that exist (expired ones included). */
+  async getMany(tenantId: number, keys: string[]): Promise<StoredObject[]> {
+    const found: StoredObject[] = [];
+    for (const slice of this.slices(keys)) {
+      const rows = await this.sql.select(
+        `SELECT ${COLUMNS} FROM objects WHERE tenant_id = ? AND k IN (${placeholders(slice.length)})`,
+        [tenantId, ...slice],
+      );
+      for (const row of rows) found.push(this.stored(row));
+    }
+    return found;
+  }
+
+  /** Up to `limit` live objects of a key range after `after`, in byte order of their keys. */
+  async list(
+    tenantId: number,
+    range: KeyRange,
+    after: string | undefined,
+    limit: number,
+    now: number,
+    withValues: boolean,
+  ): Promise<ListedObject[]> {
+    const where = rangeSql(range, after);
+    const columns = withValues ? COLUMNS : 'k, metadata, size, expires_at, version';
+    const rows = await this.sql.select(
+      `SELECT ${columns} FROM objects WHERE tenant_id = ? AND ${where.sql} AND ${LIVE} ORDER BY k LIMIT ?`,
+      [tenantId, ...where.bindings, now, limit],
+    );
+    return rows.map((row) => this.stored(row));
+  }
+
+  /** How many live objects a key range holds. */
+  async count(tenantId: number, range: KeyRange, now: number): Promise<number> {
+    const where = rangeSql(range, undefined);
+    const [row] = await this.sql.select(
+      `SELECT COUNT(*) AS n FROM objects WHERE tenant_id = ? AND ${where.sql} AND ${LIVE}`,
+      [tenantId, ...where.bindings, now],
+    );
+    return Number(row?.n ?? 0);
   }
 
   /** The rows of these keys that exist, locked. */
   async lockKeys(tenantId: number, keys: string[]): Promise<Map<string, LockedRow>> {
     const found = new Map<string, LockedRow>();
-    const perStatement = this.sql.dialect.maxBindings - 1;
-    for (let i = 0; i < keys.length; i += perStatement) {
-      const slice = keys.slice(i, i + perStatement);
-      const rows = await this.sql.select(lockKeysSql(slice.length, this.sql.dialect.forUpdate), [tenantId, ...slice]);
+    for (const slice of this.slices(keys)) {
+      const rows = await this.sql.select(lockKeysSql(slice.length, this.forUpdate), [tenantId, ...slice]);
       for (const row of rows) {
-        const locked = this.lockedRow(row);
+        const locked = this.locked(row);
         found.set(locked.key, locked);
       }
     }
@@ -70,12 +128,31 @@ export class ObjectsRepository {
 
   /** Up to `limit` of the tenant's objects expired by `now`, oldest expiry first, locked. */
   async lockExpired(tenantId: number, now: number, limit: number): Promise<LockedRow[]> {
-    return (await this.sql.select(this.lockExpiredSql, [tenantId, now, limit])).map((r) => this.lockedRow(r));
+    const rows = await this.sql.select(
+      `SELECT ${LOCKED_COLUMNS} FROM objects WHERE tenant_id = ? AND expires_at <= ? ` +
+        `ORDER BY expires_at, k LIMIT ?${this.forUpdate}`,
+      [tenantId, now, limit],
+    );
+    return rows.map((r) => this.locked(r));
   }
 
-  /** Up to `limit` of the tenant's objects, whatever their expiry, locked. */
+  /** Up to `limit` of the tenant's objects in a key range after `after`, whatever their expiry, locked. */
+  async lockRange(tenantId: number, range: KeyRange, after: string | undefined, limit: number): Promise<LockedRow[]> {
+    const where = rangeSql(range, after);
+    const rows = await this.sql.select(
+      `SELECT ${LOCKED_COLUMNS} FROM objects WHERE tenant_id = ? AND ${where.sql} ORDER BY k LIMIT ?${this.forUpdate}`,
+      [tenantId, ...where.bindings, limit],
+    );
+    return rows.map((r) => this.locked(r));
+  }
+
+  /** Up to `limit` of the tenant's objects, whatever their key or expiry, locked: for tenant deletion. */
   async lockAny(tenantId: number, limit: number): Promise<LockedRow[]> {
-    return (await this.sql.select(this.lockAnySql, [tenantId, limit])).map((r) => this.lockedRow(r));
+    const rows = await this.sql.select(
+      `SELECT ${LOCKED_COLUMNS} FROM objects WHERE tenant_id = ? LIMIT ?${this.forUpdate}`,
+      [tenantId, limit],
+    );
+    return rows.map((r) => this.locked(r));
   }
 
   /** The tenant whose objects expired first, if any has. Not locked: the purge locks the tenant next. */
@@ -84,28 +161,31 @@ export class ObjectsRepository {
     return row ? Number(row.tenant_id) : undefined;
   }
 
-  /** Writes `writes`; `existing` says which of their keys have a row already (from `lockKeys`). */
-  async write(tenantId: number, writes: ObjectWrite[], existing: ReadonlyMap<string, LockedRow>): Promise<void> {
+  /** Creates or replaces these rows. */
+  async write(tenantId: number, writes: RowWrite[]): Promise<void> {
     if (writes.length === 1) {
       const [w] = writes;
-      if (existing.has(w.key)) await this.sql.execute(UPDATE_ONE, [w.value, w.size, w.expiresAt, tenantId, w.key]);
-      else await this.sql.execute(INSERT_ONE, [tenantId, w.key, w.value, w.size, w.expiresAt]);
+      if (w.exists) {
+        await this.sql.execute(UPDATE_ONE, [w.value, w.metadata, w.size, w.expiresAt, w.version, tenantId, w.key]);
+      } else {
+        await this.sql.execute(INSERT_ONE, [tenantId, w.key, w.value, w.metadata, w.size, w.expiresAt, w.version]);
+      }
       return;
     }
     const rows = writes.map((w) => ({
       tenant_id: tenantId,
       k: w.key,
       value: w.value,
+      metadata: w.metadata,
       size: w.size,
       expires_at: w.expiresAt,
+      version: w.version,
     }));
-    await this.sql.upsert('objects', rows, ['tenant_id', 'k'], ['value', 'size', 'expires_at']);
+    await this.sql.upsert('objects', rows, ['tenant_id', 'k'], ['value', 'metadata', 'size', 'expires_at', 'version']);
   }
 
   async remove(tenantId: number, keys: string[]): Promise<void> {
-    const perStatement = this.sql.dialect.maxBindings - 1;
-    for (let i = 0; i < keys.length; i += perStatement) {
-      const slice = keys.slice(i, i + perStatement);
+    for (const slice of this.slices(keys)) {
       await this.sql.execute(`DELETE FROM objects WHERE tenant_id = ? AND k IN (${placeholders(slice.length)})`, [
         tenantId,
         ...slice,
@@ -113,8 +193,32 @@ export class ObjectsRepository {
     }
   }
 
-  private lockedRow(row: Record<string, unknown>): LockedRow {
-    return { key: this.sql.dialect.keyText(row.k), size: Number(row.size), expiresAt: numberOrNull(row.expires_at) };
+  /** Keys in slices small enough for one statement's bound parameters (the tenant id takes one). */
+  private slices(keys: string[]): string[][] {
+    const per = this.sql.dialect.maxBindings - 1;
+    const slices: string[][] = [];
+    for (let i = 0; i < keys.length; i += per) slices.push(keys.slice(i, i + per));
+    return slices;
+  }
+
+  private locked(row: Row): LockedRow {
+    return {
+      key: this.sql.dialect.keyText(row.k),
+      size: Number(row.size),
+      version: Number(row.version),
+      expiresAt: numberOrNull(row.expires_at),
+    };
+  }
+
+  private stored(row: Row, key?: string): StoredObject {
+    return {
+      key: key ?? this.sql.dialect.keyText(row.k),
+      value: row.value as string,
+      metadata: (row.metadata as string | null) ?? null,
+      size: Number(row.size),
+      expiresAt: numberOrNull(row.expires_at),
+      version: Number(row.version),
+    };
   }
 }
 
@@ -123,4 +227,10 @@ function numberOrNull(value: unknown): number | null {
 }
 
 /** Constant SQL the benchmark's baselines run as the service does. */
-export const OBJECTS_SQL = { get: GET, insertOne: INSERT_ONE, updateOne: UPDATE_ONE, lockKeys: lockKeysSql } as const;
+export const OBJECTS_SQL = {
+  get: GET,
+  insertOne: INSERT_ONE,
+  updateOne: UPDATE_ONE,
+  lockKeys: lockKeysSql,
+  live: LIVE,
+} as const;

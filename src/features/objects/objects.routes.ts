@@ -1,23 +1,26 @@
 import type { RouteSpec } from '../../platform/http/routes';
 import type { ObjectController } from './objects.controller';
 
+const read = { scope: 'read' } as const;
+const write = { scope: 'write' } as const;
+
 export function objectRoutes(c: ObjectController): RouteSpec[] {
   return [
-    { method: 'post', path: '/api/object', operationId: 'putObject', access: { scope: 'write' }, handler: c.put },
-    { method: 'get', path: '/api/object/:key', operationId: 'getObject', access: { scope: 'read' }, handler: c.get },
-    {
-      method: 'delete',
-      path: '/api/object/:key',
-      operationId: 'deleteObject',
-      access: { scope: 'write' },
-      handler: c.delete,
-    },
+    { method: 'post', path: '/api/object', operationId: 'putObject', access: write, handler: c.put },
+    // `*key`: a key may hold "/", sent as is or as %2F (objects.controller.ts keyOf).
+    { method: 'get', path: '/api/object/*key', operationId: 'getObject', access: read, handler: c.get },
+    { method: 'head', path: '/api/object/*key', operationId: 'headObject', access: read, handler: c.get },
+    { method: 'delete', path: '/api/object/*key', operationId: 'deleteObject', access: write, handler: c.delete },
+    { method: 'post', path: '/api/batch/object', operationId: 'putObjectBatch', access: write, handler: c.putBatch },
+    { method: 'post', path: '/api/batch/get', operationId: 'getObjectBatch', access: read, handler: c.getMany },
     {
       method: 'post',
-      path: '/api/batch/object',
-      operationId: 'putObjectBatch',
-      access: { scope: 'write' },
-      handler: c.putBatch,
+      path: '/api/batch/delete',
+      operationId: 'deleteObjectBatch',
+      access: write,
+      handler: c.deleteMany,
     },
+    { method: 'get', path: '/api/objects', operationId: 'listObjects', access: read, handler: c.list },
+    { method: 'delete', path: '/api/objects', operationId: 'deleteObjects', access: write, handler: c.deletePrefix },
   ];
 }

@@ -1,29 +1,52 @@
 import type { Config } from '../../platform/config';
 import { AppError, objectNotFound } from '../../platform/errors';
 import type { Clock } from '../../platform/clock';
-import type { ObjectWrite, ObjectsRepository } from './objects.repository';
-import type { WriteOutcome, WritePipeline } from './write-pipeline';
+import type { ObjectsRepository, StoredObject } from './objects.repository';
+import type { WritePipeline } from './write-pipeline';
 import type { WriteStrategy } from './write-strategies';
-import { checkKey, expiryFromTtl, isExpired, serializeValue, type ValueLimits } from './object-rules';
+import { isExpired, type ObjectWrite, type Precondition, type WriteOutcome } from './write-model';
+import { checkKey, expiresIn, expiryOf, serializeMetadata, serializeValue, type ValueLimits } from './object-rules';
 
 /** An object as a client sends it; the schema has already checked the key's shape and the field types. */
 export interface ObjectRequest {
   key: string;
   value: unknown;
   ttl?: number;
+  expires_in?: number;
+  metadata?: Record<string, unknown>;
+  /** Batch items only: write only if the key's version is this one, or only if the key is absent. */
+  if_version?: number;
+  if_absent?: boolean;
 }
 
-/** An object as a client reads it. `valueJson` is the stored JSON text, sent on without parsing it again. */
+/** An object as a client reads it. The JSON is the stored text, sent on without parsing it again. */
 export interface ObjectView {
   key: string;
   valueJson: string;
+  metadataJson: string | null;
   ttl: number;
+  expiresIn: number;
+  version: number;
+  size: number;
 }
 
-/** The rules of a request on objects (limits, sizes, expiry), in front of the write pipeline. */
+export function objectView(stored: StoredObject, now: number): ObjectView {
+  return {
+    key: stored.key,
+    valueJson: stored.value,
+    metadataJson: stored.metadata,
+    ttl: stored.expiresAt ?? 0,
+    expiresIn: expiresIn(stored.expiresAt, now),
+    version: stored.version,
+    size: stored.size,
+  };
+}
+
+/** The rules of a request on objects (limits, sizes, expiry, preconditions), in front of the write pipeline. */
 export class ObjectService {
   private readonly single: ValueLimits;
   private readonly batchItem: ValueLimits;
+  private readonly metadata: ValueLimits;
 
   constructor(
     private readonly config: Config,
@@ -34,18 +57,21 @@ export class ObjectService {
   ) {
     this.single = { maxBytes: config.maxValueBytes, maxDepth: config.maxValueDepth };
     this.batchItem = { maxBytes: config.maxBatchItemBytes, maxDepth: config.maxValueDepth };
+    this.metadata = { maxBytes: config.maxMetadataBytes, maxDepth: config.maxValueDepth };
   }
 
   async get(tenantId: number, key: string): Promise<ObjectView> {
     checkKey(key);
+    const now = this.clock.nowSeconds();
     const stored = await this.objects.get(tenantId, key);
-    if (!stored || isExpired(stored.expiresAt, this.clock.nowSeconds())) throw objectNotFound();
-    return { key, valueJson: stored.value, ttl: stored.expiresAt ?? 0 };
+    if (!stored || isExpired(stored.expiresAt, now)) throw objectNotFound();
+    return objectView(stored, now);
   }
 
-  put(tenantId: number, request: ObjectRequest): Promise<WriteOutcome> {
+  put(tenantId: number, request: ObjectRequest, precondition: Precondition | undefined): Promise<WriteOutcome> {
     const now = this.clock.nowSeconds();
-    return this.strategy.putOne(tenantId, this.toWrite(request, this.single, now), now);
+    const write = this.toWrite(request, this.single, now);
+    return this.strategy.putOne(tenantId, { ...write, precondition }, now);
   }
 
   putBatch(tenantId: number, requests: ObjectRequest[]): Promise<WriteOutcome> {
@@ -56,16 +82,12 @@ export class ObjectService {
       );
     }
     const now = this.clock.nowSeconds();
-    const seen = new Set<string>();
+    distinct(
+      requests.map((r) => r.key),
+      (index, key) => `batch item ${index}: key "${key}" appears twice in the batch`,
+    );
     let total = 0;
     const writes = requests.map((request, index) => {
-      if (seen.has(request.key)) {
-        throw AppError.badRequest(
-          `batch item ${index}: key "${request.key}" appears twice in the batch`,
-          'BATCH_DUPLICATE_KEY',
-        );
-      }
-      seen.add(request.key);
       const write = this.toWrite(request, this.batchItem, now, index);
       total += write.size;
       return write;
@@ -79,19 +101,44 @@ export class ObjectService {
     return this.pipeline.put(tenantId, writes, now);
   }
 
-  delete(tenantId: number, key: string): Promise<WriteOutcome> {
+  delete(tenantId: number, key: string, precondition: Precondition | undefined): Promise<WriteOutcome> {
     checkKey(key);
-    return this.strategy.deleteOne(tenantId, key);
+    return this.strategy.deleteOne(tenantId, key, this.clock.nowSeconds(), precondition);
   }
 
   private toWrite(request: ObjectRequest, limits: ValueLimits, now: number, index?: number): ObjectWrite {
     try {
       checkKey(request.key);
-      const { text, size } = serializeValue(request.value, limits);
-      return { key: request.key, value: text, size, expiresAt: expiryFromTtl(request.ttl, now) };
+      if (request.if_version !== undefined && request.if_absent !== undefined) {
+        throw AppError.badRequest('send if_version or if_absent, not both', 'INVALID_PRECONDITION');
+      }
+      const value = serializeValue(request.value, limits);
+      const metadata = request.metadata === undefined ? undefined : serializeMetadata(request.metadata, this.metadata);
+      return {
+        key: request.key,
+        value: value.text,
+        metadata: metadata?.text ?? null,
+        size: value.size + (metadata?.size ?? 0),
+        expiresAt: expiryOf(request.ttl, request.expires_in, now),
+        precondition:
+          request.if_version !== undefined
+            ? { kind: 'version', versions: [request.if_version] }
+            : request.if_absent === true
+              ? { kind: 'absent' }
+              : undefined,
+      };
     } catch (err) {
       if (index === undefined || !(err instanceof AppError)) throw err;
-      throw new AppError(err.code, `batch item ${index}: ${err.message}`, err.status);
+      throw new AppError(err.code, `batch item ${index}: ${err.message}`, { status: err.status });
     }
   }
+}
+
+/** Refuses a list of keys that names one twice, naming the first repeated. */
+export function distinct(keys: string[], message: (index: number, key: string) => string): void {
+  const seen = new Set<string>();
+  keys.forEach((key, index) => {
+    if (seen.has(key)) throw AppError.badRequest(message(index, key), 'BATCH_DUPLICATE_KEY');
+    seen.add(key);
+  });
 }

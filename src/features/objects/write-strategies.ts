@@ -1,8 +1,9 @@
 import type { Logger } from '../../platform/logger';
 import type { Db } from '../../platform/db/database';
 import { retried } from '../../platform/db/retry';
-import type { ObjectWrite } from './objects.repository';
-import type { WriteOutcome, WritePipeline } from './write-pipeline';
+import type { Row } from '../../platform/db/sql';
+import type { ObjectWrite, Precondition, WriteOutcome } from './write-model';
+import type { WritePipeline } from './write-pipeline';
 
 /**
  * How a single-object put or delete reaches the database. Both strategies answer alike; the contract suite
@@ -11,29 +12,42 @@ import type { WriteOutcome, WritePipeline } from './write-pipeline';
 export interface WriteStrategy {
   readonly name: 'procedure' | 'transaction';
   putOne(tenantId: number, write: ObjectWrite, now: number): Promise<WriteOutcome>;
-  deleteOne(tenantId: number, key: string): Promise<WriteOutcome>;
+  deleteOne(tenantId: number, key: string, now: number, precondition?: Precondition): Promise<WriteOutcome>;
 }
 
 /**
  * The stored procedures of the MySQL strategy, by the version this release expects (migration
- * 20261201000005). A name carries its version, so that a procedure of another release is never called.
+ * 20261201000006). A name carries its version, so that a procedure of another release is never called.
  */
 export const WRITE_PROCEDURES = {
-  put: 'tenantkv_put_v2',
-  delete: 'tenantkv_delete_v2',
+  put: 'tenantkv_put_v3',
+  delete: 'tenantkv_delete_v3',
 } as const;
 
 export const PROCEDURE_SQL = {
-  put: `CALL ${WRITE_PROCEDURES.put}(?, ?, ?, ?, ?)`,
-  delete: `CALL ${WRITE_PROCEDURES.delete}(?, ?)`,
+  put: `CALL ${WRITE_PROCEDURES.put}(?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+  delete: `CALL ${WRITE_PROCEDURES.delete}(?, ?, ?, ?, ?)`,
 } as const;
+
+/** A precondition as the procedures take it: a kind (0 none, 1 exists, 2 absent, 3 one of versions) and a list. */
+export function procedureCondition(precondition: Precondition | undefined): [number, string] {
+  if (!precondition) return [0, ''];
+  if (precondition.kind === 'exists') return [1, ''];
+  if (precondition.kind === 'absent') return [2, ''];
+  return [3, precondition.versions.join(',')];
+}
+
+function failedOn(key: string, result: Row): WriteOutcome {
+  const current = result.current_version === null ? null : Number(result.current_version);
+  return { status: 'precondition_failed', failed: [{ key, currentVersion: current }] };
+}
 
 /** The write pipeline, one transaction a statement at a time: every database, every case. */
 export function transactionStrategy(pipeline: WritePipeline): WriteStrategy {
   return {
     name: 'transaction',
     putOne: (tenantId, write, now) => pipeline.put(tenantId, [write], now),
-    deleteOne: (tenantId, key) => pipeline.delete(tenantId, [key]),
+    deleteOne: (tenantId, key, now, precondition) => pipeline.delete(tenantId, [key], now, precondition),
   };
 }
 
@@ -46,16 +60,27 @@ export function procedureStrategy(db: Db, pipeline: WritePipeline): WriteStrateg
   return {
     name: 'procedure',
     async putOne(tenantId, write, now) {
+      const [kind, versions] = procedureCondition(write.precondition);
       const [[result]] = await retried(db.dialect, () =>
-        db.sql.call(PROCEDURE_SQL.put, [tenantId, write.key, write.value, write.size, write.expiresAt]),
+        db.sql.call(PROCEDURE_SQL.put, [
+          ...[tenantId, write.key, write.value, write.metadata, write.size, write.expiresAt],
+          ...[now, kind, versions],
+        ]),
       );
       if (!Number(result.tenant)) return { status: 'no_tenant' };
-      if (Number(result.ok)) return { status: 'written' };
+      if (!Number(result.cond)) return failedOn(write.key, result);
+      if (Number(result.ok)) return { status: 'written', version: Number(result.version), deleted: 0 };
       return pipeline.put(tenantId, [write], now);
     },
-    async deleteOne(tenantId, key) {
-      const [[result]] = await retried(db.dialect, () => db.sql.call(PROCEDURE_SQL.delete, [tenantId, key]));
-      return Number(result.tenant) ? { status: 'written' } : { status: 'no_tenant' };
+    async deleteOne(tenantId, key, now, precondition) {
+      const [kind, versions] = procedureCondition(precondition);
+      const [[result]] = await retried(db.dialect, () =>
+        db.sql.call(PROCEDURE_SQL.delete, [tenantId, key, now, kind, versions]),
+      );
+      if (!Number(result.tenant)) return { status: 'no_tenant' };
+      if (!Number(result.cond)) return failedOn(key, result);
+      if (result.version === null) return { status: 'unchanged', deleted: 0 };
+      return { status: 'written', version: Number(result.version), deleted: Number(result.deleted) };
     },
   };
 }

@@ -16,13 +16,17 @@ export interface LedgerChange {
 export interface Quota {
   provisioned: number;
   utilised: number;
+  /** How many objects the tenant stores (expired ones until they are purged). */
+  objects: number;
+  /** The tenant's current revision: every change to its objects takes the next one. */
+  revision: number;
 }
 
 const LOCK_LIVE = 'SELECT provisioned, utilised, object_count, revision FROM tenants WHERE id = ? AND deleted = 0';
 const LOCK_ANY = 'SELECT provisioned, utilised, object_count, revision FROM tenants WHERE id = ?';
 const ADVANCE =
-  'UPDATE tenants SET utilised = utilised + ?, object_count = object_count + ?, revision = revision + 1 WHERE id = ?';
-const QUOTA = 'SELECT provisioned, utilised FROM tenants WHERE id = ? AND deleted = 0';
+  'UPDATE tenants SET utilised = utilised + ?, object_count = object_count + ?, revision = revision + ? WHERE id = ?';
+const QUOTA = 'SELECT provisioned, utilised, object_count, revision FROM tenants WHERE id = ? AND deleted = 0';
 
 /**
  * SQL on the ledger columns of tenants (provisioned, utilised, object_count, revision). Every transaction that
@@ -54,14 +58,21 @@ export class LedgerRepository {
     };
   }
 
-  /** Records a change to the tenant's objects: the ledger moves by `change`, and the revision by one. */
-  async advance(tenantId: number, change: LedgerChange): Promise<void> {
-    await this.sql.execute(ADVANCE, [change.bytes, change.objects, tenantId]);
+  /** Records changes to the tenant's objects: the ledger moves by `change`, the revision by `revisions`. */
+  async advance(tenantId: number, change: LedgerChange, revisions: number): Promise<void> {
+    await this.sql.execute(ADVANCE, [change.bytes, change.objects, revisions, tenantId]);
   }
 
   async quota(tenantId: number): Promise<Quota | undefined> {
     const [row] = await this.sql.select(QUOTA, [tenantId]);
-    return row ? { provisioned: Number(row.provisioned), utilised: Number(row.utilised) } : undefined;
+    return row
+      ? {
+          provisioned: Number(row.provisioned),
+          utilised: Number(row.utilised),
+          objects: Number(row.object_count),
+          revision: Number(row.revision),
+        }
+      : undefined;
   }
 }
 

@@ -22,14 +22,27 @@ export interface OpenApiParameter {
 
 export interface OpenApiDocument {
   paths: Record<string, Record<string, OpenApiOperation | unknown>>;
+  components?: { schemas?: Record<string, Record<string, unknown>> };
 }
 
-export const HTTP_METHODS = ['get', 'post', 'put', 'patch', 'delete'] as const;
+export const HTTP_METHODS = ['get', 'head', 'post', 'put', 'patch', 'delete'] as const;
 
-/** swagger.yaml: the single source of the request schemas and of the docs. */
-export function loadOpenApi(): { text: string; document: OpenApiDocument } {
+/** The limits an operator may set that the document states as its defaults. */
+export interface DocumentSettings {
+  maxKeyChars: number;
+}
+
+/**
+ * swagger.yaml: the single source of the request schemas and of the docs. The key length is an operator's
+ * setting (MAX_KEY_LENGTH): the document, its text as served and the schemas compiled from it say the one set.
+ */
+export function loadOpenApi(settings?: DocumentSettings): { text: string; document: OpenApiDocument } {
   const text = fs.readFileSync(path.join(projectRoot(), 'swagger.yaml'), 'utf8');
-  return { text, document: YAML.parse(text) as OpenApiDocument };
+  const document = YAML.parse(text) as OpenApiDocument;
+  const key = document.components?.schemas?.Key;
+  if (!settings || !key || key.maxLength === settings.maxKeyChars) return { text, document };
+  key.maxLength = settings.maxKeyChars;
+  return { text: YAML.stringify(document), document };
 }
 
 export interface OperationValidators {

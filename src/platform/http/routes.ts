@@ -4,7 +4,7 @@ import type { Scope } from '../principal';
 import { validationError, type OperationValidators } from './openapi';
 import { jsonBody } from './json-body';
 
-export type Method = 'get' | 'post' | 'patch' | 'delete';
+export type Method = 'get' | 'head' | 'post' | 'patch' | 'delete';
 
 /** One route: where it is, which operation of swagger.yaml describes it, who may call it, and its handler. */
 export interface RouteSpec {
@@ -20,8 +20,9 @@ export interface RouteSpec {
 /** Every admin route lives under this prefix, which is authenticated before anything is routed. */
 export const ADMIN_PREFIX = '/api/admin';
 
+/** `/api/object/:key` and `/api/object/*key` (a parameter that may span segments) are `/api/object/{key}`. */
 export function toOpenApiPath(expressPath: string): string {
-  return expressPath.replace(/:([A-Za-z0-9_]+)/g, '{$1}');
+  return expressPath.replace(/[:*]([A-Za-z0-9_]+)/g, '{$1}');
 }
 
 interface MountOptions {
@@ -50,6 +51,8 @@ export function mountRoutes(app: express.Express, routes: RouteSpec[], options: 
     }
     const chain: RequestHandler[] = [];
     if (typeof route.access === 'object') chain.push(options.authenticate(route.access.scope));
+    const spanning = [...route.path.matchAll(/\*([A-Za-z0-9_]+)/g)].map((m) => m[1]);
+    if (spanning.length > 0) chain.push(joinSegments(spanning));
     if (validators.params) chain.push(validateParams(validators.params));
     if (validators.query) chain.push(validateQuery(validators.query));
     if (validators.body) chain.push(requireJson, ...parseJson, validateBody(validators.body));
@@ -60,9 +63,19 @@ export function mountRoutes(app: express.Express, routes: RouteSpec[], options: 
   for (const [path, allowed] of methods) app.all(path, methodNotAllowed(allowed));
 }
 
+/** A parameter that spans segments arrives as the list of its decoded segments: it is their "/"-joined text. */
+function joinSegments(names: string[]): RequestHandler {
+  return (req, _res, next) => {
+    const params = req.params as Record<string, string | string[]>;
+    for (const name of names) if (Array.isArray(params[name])) params[name] = (params[name] as string[]).join('/');
+    next();
+  };
+}
+
 function methodNotAllowed(methods: Method[]): RequestHandler {
   // Express answers HEAD with a GET route; OPTIONS has no route of its own.
-  const allow = [...methods.map((m) => m.toUpperCase()), ...(methods.includes('get') ? ['HEAD'] : [])].join(', ');
+  const withHead = methods.includes('get') && !methods.includes('head') ? [...methods, 'head'] : methods;
+  const allow = withHead.map((m) => m.toUpperCase()).join(', ');
   return (req, res, next) => {
     res.set('Allow', allow);
     next(new AppError('METHOD_NOT_ALLOWED', `${req.method} is not allowed on ${req.path}; allowed: ${allow}`));

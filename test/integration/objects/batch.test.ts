@@ -41,7 +41,7 @@ describeTargets('batch', (h, target) => {
     expect(res.status).toBe(201);
     expect(res.text).toBe('');
     for (const item of items) {
-      expect((await kv.get(item.key).expect(200)).body).toEqual({
+      expect((await kv.get(item.key).expect(200)).body).toMatchObject({
         key: item.key,
         value: item.value,
         ttl: item.ttl ?? 0,
@@ -61,7 +61,11 @@ describeTargets('batch', (h, target) => {
     ];
     await kv.batch(items).expect(201);
     for (const item of items) {
-      expect((await kv.get(item.key).expect(200)).body).toEqual({ key: item.key, value: item.value, ttl: item.ttl });
+      expect((await kv.get(item.key).expect(200)).body).toMatchObject({
+        key: item.key,
+        value: item.value,
+        ttl: item.ttl,
+      });
     }
     await expectLedgerExact(h, t.id);
   });

@@ -68,14 +68,14 @@ describeTargets('tenant isolation', (h) => {
 
   it("charges each tenant's quota alone: A full does not stop B, B's usage does not count for A", async () => {
     await api(h, a).put('fill', valueOfSize(1000)).expect(201);
-    expect(await quota(a)).toEqual({ provisioned: 1000, utilised: 1000 });
-    expect(await quota(b)).toEqual({ provisioned: 1000, utilised: 0 });
+    expect(await quota(a)).toMatchObject({ provisioned: 1000, utilised: 1000 });
+    expect(await quota(b)).toMatchObject({ provisioned: 1000, utilised: 0 });
     expectError(await api(h, a).put('one-more', 1), 403, 'QUOTA_EXCEEDED', 'quota exceeded');
     await api(h, b).put('fill', valueOfSize(1000)).expect(201);
     expectError(await api(h, b).put('x', 1), 403, 'QUOTA_EXCEEDED');
     await request(h.app).delete(objectPath('fill')).set(b.auth).expect(204);
-    expect(await quota(a)).toEqual({ provisioned: 1000, utilised: 1000 });
-    expect(await quota(b)).toEqual({ provisioned: 1000, utilised: 0 });
+    expect(await quota(a)).toMatchObject({ provisioned: 1000, utilised: 1000 });
+    expect(await quota(b)).toMatchObject({ provisioned: 1000, utilised: 0 });
     expectError(await api(h, a).put('one-more', 1), 403, 'QUOTA_EXCEEDED');
   });
 

@@ -92,7 +92,7 @@ describe('routeTable() and swagger.yaml agree', () => {
   it.each(routes.map((r) => [key(r.method, r.path), r] as const))(
     'route %s names the same path parameters as the document',
     (_name, route) => {
-      const expressParams = [...route.path.matchAll(/:([A-Za-z0-9_]+)/g)].map((m) => m[1]).sort();
+      const expressParams = [...route.path.matchAll(/[:*]([A-Za-z0-9_]+)/g)].map((m) => m[1]).sort();
       const op = byKey.get(key(route.method, toOpenApiPath(route.path)));
       expect(op?.pathParameters).toEqual(expressParams);
     },
@@ -142,7 +142,20 @@ describe('routeTable() and swagger.yaml agree', () => {
       const errors = responses.filter(([status]) => /^[45]\d\d$/.test(status));
       for (const [status, response] of errors) {
         const body = resolved(response) as { content?: Record<string, { schema?: { $ref?: string } }> };
-        expect({ op: o.op.operationId, status, schema: body.content?.['application/json']?.schema?.$ref }).toEqual({
+        // A HEAD answer has no body, errors included.
+        if (o.method === 'head') {
+          expect({ op: o.op.operationId, status, content: body.content }).toEqual({
+            op: o.op.operationId,
+            status,
+            content: undefined,
+          });
+          continue;
+        }
+        // The Error schema, or one built on it with fields of its own (a 412's current_version).
+        const ref = body.content?.['application/json']?.schema?.$ref;
+        const base = ref === undefined ? undefined : (resolved({ $ref: ref }) as { allOf?: { $ref?: string }[] });
+        const error = ref === '#/components/schemas/Error' ? ref : base?.allOf?.[0]?.$ref;
+        expect({ op: o.op.operationId, status, schema: error }).toEqual({
           op: o.op.operationId,
           status,
           schema: '#/components/schemas/Error',

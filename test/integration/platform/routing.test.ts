@@ -63,8 +63,8 @@ describeTargets(
       it.each([
         ['put', '/api/object', 'POST'],
         ['get', '/api/object', 'POST'],
-        ['patch', '/api/object/k', 'GET, DELETE, HEAD'],
-        ['post', '/api/object/k', 'GET, DELETE, HEAD'],
+        ['patch', '/api/object/k', 'GET, HEAD, DELETE'],
+        ['post', '/api/object/k', 'GET, HEAD, DELETE'],
         ['get', '/api/batch/object', 'POST'],
         ['post', '/api/quota', 'GET, HEAD'],
         ['get', '/api/auth/login', 'POST'],

@@ -57,7 +57,11 @@ export interface paths {
         put?: never;
         /**
          * Create or replace an object
-         * @description An overwrite charges only the difference in size. A write that would take the tenant past its quota is refused and nothing is written.
+         * @description An overwrite charges only the difference in size (an object's size is its value's plus its metadata's
+         *     bytes of compact JSON). A write that would take the tenant past its quota is refused and nothing is
+         *     written. The write takes the tenant's next revision, which becomes the object's `version` (sent as
+         *     `ETag`). With `If-Match` / `If-None-Match: *` it is a compare-and-set: when the precondition does not
+         *     hold, 412 and nothing is written.
          */
         post: operations["putObject"];
         delete?: never;
@@ -71,25 +75,35 @@ export interface paths {
             query?: never;
             header?: never;
             path: {
-                /** @description The key, percent-encoded. */
-                key: components["schemas"]["Key"];
+                /**
+                 * @description The key, percent-encoded. It may hold "/": `/api/object/users/42` and `/api/object/users%2F42` name the
+                 *     same key.
+                 */
+                key: components["parameters"]["ObjectKey"];
             };
             cookie?: never;
         };
         /**
          * Read an object
-         * @description `ttl` in the answer is the stored expiry in unix seconds, 0 for never.
+         * @description `ttl` in the answer is the stored expiry in unix seconds (0 for never) and `expires_in` the seconds left
+         *     (0 for never); `version` is the revision of its last write, also sent as `ETag`. With
+         *     `If-None-Match: "<version>"` still matching, 304 and no body.
          */
         get: operations["getObject"];
         put?: never;
         post?: never;
         /**
          * Delete an object
-         * @description 204 whether or not the key existed; the object's size is refunded to the quota.
+         * @description 204 whether or not the key existed; the object's size is refunded to the quota. With `If-Match`, only if
+         *     the object exists (`*`) or has one of the versions named; otherwise 412 and nothing is deleted.
          */
         delete: operations["deleteObject"];
         options?: never;
-        head?: never;
+        /**
+         * Whether an object exists, its version and the length of its GET body
+         * @description The status and headers GET would answer (ETag, Content-Length), with no body.
+         */
+        head: operations["headObject"];
         patch?: never;
         trace?: never;
     };
@@ -104,12 +118,86 @@ export interface paths {
         put?: never;
         /**
          * Create or replace many objects atomically
-         * @description All items are written in one transaction, or none is. 1 to MAX_BATCH_ITEMS items (default 10000), each key
-         *     once; the values' sizes add up to at most MAX_BATCH_BYTES (default 4194304); one value may be up to
-         *     MAX_BATCH_ITEM_BYTES (default: the batch limit). Bodies up to MAX_BODY_BYTES (8 MiB) are read.
+         * @description All items are written in one transaction, or none is, and share one revision (sent as `ETag`). 1 to
+         *     MAX_BATCH_ITEMS items (default 10000), each key once; their sizes add up to at most MAX_BATCH_BYTES
+         *     (default 4194304); one value may be up to MAX_BATCH_ITEM_BYTES (default: the batch limit). Bodies up to
+         *     MAX_BODY_BYTES (8 MiB) are read. Items may carry `if_version` or `if_absent`: a multi-key compare-and-set;
+         *     with any of them failing, 412 lists every failed item and nothing is written.
          */
         post: operations["putObjectBatch"];
         delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/batch/get": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Read many objects at once
+         * @description 1–1000 distinct keys. `items` in the order asked; keys absent or expired are in `missing`.
+         */
+        post: operations["getObjectBatch"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/batch/delete": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Delete many objects atomically
+         * @description 1–MAX_BATCH_ITEMS distinct keys, deleted in one transaction and one revision, their sizes refunded.
+         *     `deleted` counts the live objects removed; keys that are not there are no error.
+         */
+        post: operations["deleteObjectBatch"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/objects": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List keys under a prefix
+         * @description Live keys that start with `prefix` (empty: all), in byte order of their UTF-8 form, `limit` at a time.
+         *     `cursor` is null exactly when `list_complete` is true; pass it back for the next page. A key that exists
+         *     for the whole listing appears exactly once, whatever is written meanwhile; keys created or deleted
+         *     meanwhile may or may not appear. A page is never empty while `list_complete` is false. With
+         *     `values=true` items carry their values, and a page also stops before its values pass 4 MiB.
+         */
+        get: operations["listObjects"];
+        put?: never;
+        post?: never;
+        /**
+         * Delete every key under a prefix
+         * @description A non-empty `prefix`, or `all=true` for every key. The range is deleted in chunks of PURGE_CHUNK_ROWS,
+         *     each chunk one transaction that deletes and refunds together (one revision each), so the ledger is exact
+         *     at every commit however large the range. The range is walked once in key order: keys written into it
+         *     while it runs may survive. `deleted` counts the live objects removed.
+         */
+        delete: operations["deleteObjects"];
         options?: never;
         head?: never;
         patch?: never;
@@ -123,8 +211,8 @@ export interface paths {
             cookie?: never;
         };
         /**
-         * The caller's quota and usage, in bytes
-         * @description `utilised` is exactly the sum of the sizes of the tenant's stored values.
+         * The caller's quota and usage, in bytes, its object count and revision
+         * @description `utilised` is exactly the sum of the sizes of the tenant's stored objects.
          */
         get: operations["getQuota"];
         put?: never;
@@ -349,7 +437,8 @@ export interface components {
             expires_at: string;
         };
         /**
-         * @description 1–32 Unicode code points, no control characters. Compared exactly (case, accents, spaces).
+         * @description 1–MAX_KEY_LENGTH Unicode code points (default 32, at most 512), no control characters; "/" makes a
+         *     hierarchy (`users/42/profile`). Compared exactly, byte for byte (case, accents, spaces).
          * @example user:42
          */
         Key: string;
@@ -358,25 +447,107 @@ export interface components {
          * @example 0
          */
         Ttl: number;
+        /**
+         * @description Expiry as seconds from now; instead of `ttl` (both is 400 INVALID_TTL).
+         * @example 3600
+         */
+        ExpiresIn: number;
+        /**
+         * @description Any JSON object, at most MAX_METADATA_BYTES (1024) bytes as compact JSON. Its bytes count toward the
+         *     quota with the value's.
+         * @example {
+         *       "owner": "ada",
+         *       "content_type": "application/json"
+         *     }
+         */
+        Metadata: Record<string, never>;
+        /**
+         * @description The revision of the object's last write; the tenant's revisions only grow.
+         * @example 7
+         */
+        Version: number;
         ObjectRequest: {
             key: components["schemas"]["Key"];
             /** @description Any JSON value, null included, nested at most 100 levels; at most MAX_VALUE_BYTES (16384) bytes as compact JSON. */
             value: unknown;
             ttl?: components["schemas"]["Ttl"];
+            expires_in?: components["schemas"]["ExpiresIn"];
+            metadata?: components["schemas"]["Metadata"];
         };
-        BatchRequest: components["schemas"]["ObjectRequest"][];
+        BatchItem: {
+            key: components["schemas"]["Key"];
+            /** @description Any JSON value, as for a single write (up to MAX_BATCH_ITEM_BYTES). */
+            value: unknown;
+            ttl?: components["schemas"]["Ttl"];
+            expires_in?: components["schemas"]["ExpiresIn"];
+            metadata?: components["schemas"]["Metadata"];
+            /** @description Write the batch only if this key's version is this one. */
+            if_version?: number;
+            /**
+             * @description Write the batch only if this key does not exist.
+             * @enum {boolean}
+             */
+            if_absent?: true;
+        };
+        BatchRequest: components["schemas"]["BatchItem"][];
         ObjectResponse: {
             key: string;
             /** @description The value as stored. */
             value: unknown;
             /** @description The stored expiry in unix seconds, 0 for never. */
             ttl: number;
+            /** @description Seconds left, 0 for never. */
+            expires_in: number;
+            version: components["schemas"]["Version"];
+            metadata?: components["schemas"]["Metadata"];
+        };
+        KeysRequest: {
+            /** @description Distinct keys. Batch get takes up to 1000; batch delete up to MAX_BATCH_ITEMS (the schema bounds both at 1000 here; batch delete's larger limit is checked by the service). */
+            keys: components["schemas"]["Key"][];
+        };
+        BatchGetResponse: {
+            items: components["schemas"]["ObjectResponse"][];
+            missing: string[];
+        };
+        Deleted: {
+            /** @description Live objects deleted. */
+            deleted: number;
+        };
+        ObjectPage: {
+            items: {
+                key: string;
+                /** @description Bytes charged: the value's and the metadata's compact JSON. */
+                size: number;
+                ttl: number;
+                expires_in: number;
+                version: components["schemas"]["Version"];
+                metadata?: components["schemas"]["Metadata"];
+                /** @description With values=true only. */
+                value?: unknown;
+            }[];
+            cursor: string | null;
+            list_complete: boolean;
+            /** @description With count=true only. */
+            count?: number;
+        };
+        PreconditionFailedError: components["schemas"]["Error"] & {
+            current_version: number | null;
+        };
+        BatchPreconditionFailedError: components["schemas"]["Error"] & {
+            failed: {
+                key: string;
+                current_version: number | null;
+            }[];
         };
         Quota: {
             /** @description bytes */
             provisioned: number;
             /** @description bytes */
             utilised: number;
+            /** @description objects stored */
+            objects: number;
+            /** @description the tenant's current revision */
+            revision: number;
         };
         AdminCreateTenant: {
             user_name: components["schemas"]["UserName"];
@@ -462,6 +633,74 @@ export interface components {
             };
             content: {
                 "application/json": components["schemas"]["Error"];
+            };
+        };
+        /** @description An invalid body or key; a key asked twice */
+        KeysBadRequest: {
+            headers: {
+                [name: string]: unknown;
+            };
+            content: {
+                "application/json": components["schemas"]["Error"];
+            };
+        };
+        /** @description "object not found": absent or expired */
+        ObjectNotFound: {
+            headers: {
+                [name: string]: unknown;
+            };
+            content: {
+                /**
+                 * @example {
+                 *       "message": "object not found",
+                 *       "status_code": 404,
+                 *       "code": "OBJECT_NOT_FOUND"
+                 *     }
+                 */
+                "application/json": components["schemas"]["Error"];
+            };
+        };
+        /** @description The If-Match / If-None-Match did not hold; nothing was written. `current_version` is the key's version now (null when absent). */
+        PreconditionFailed: {
+            headers: {
+                [name: string]: unknown;
+            };
+            content: {
+                /**
+                 * @example {
+                 *       "message": "precondition failed",
+                 *       "status_code": 412,
+                 *       "code": "PRECONDITION_FAILED",
+                 *       "current_version": 9
+                 *     }
+                 */
+                "application/json": components["schemas"]["PreconditionFailedError"];
+            };
+        };
+        /** @description An item's if_version / if_absent did not hold; nothing of the batch was written. `failed` lists every such item. */
+        BatchPreconditionFailed: {
+            headers: {
+                [name: string]: unknown;
+            };
+            content: {
+                /**
+                 * @example {
+                 *       "message": "a precondition of the batch failed",
+                 *       "status_code": 412,
+                 *       "code": "PRECONDITION_FAILED",
+                 *       "failed": [
+                 *         {
+                 *           "key": "b",
+                 *           "current_version": 9
+                 *         },
+                 *         {
+                 *           "key": "c",
+                 *           "current_version": 4
+                 *         }
+                 *       ]
+                 *     }
+                 */
+                "application/json": components["schemas"]["BatchPreconditionFailedError"];
             };
         };
         /** @description The tenant id is not an integer ≥ 1 */
@@ -643,6 +882,17 @@ export interface components {
     };
     parameters: {
         TenantId: number;
+        /**
+         * @description The key, percent-encoded. It may hold "/": `/api/object/users/42` and `/api/object/users%2F42` name the
+         *     same key.
+         */
+        ObjectKey: components["schemas"]["Key"];
+        /** @description Only if the object exists (`*`) or its version is one of these (`"7"`, `"7", "9"`). */
+        IfMatch: string;
+        /** @description `*`: only if the key does not exist (create, never replace). */
+        IfNoneMatchWrite: "*";
+        /** @description 304 when the object still has one of these versions (`"7"`), or exists at all (`*`). */
+        IfNoneMatchRead: string;
     };
     requestBodies: never;
     headers: {
@@ -652,6 +902,10 @@ export interface components {
         Allow: string;
         /** @description Seconds after which the request may be retried (with DATABASE_UNAVAILABLE and BUSY). */
         "Retry-After": number;
+        /** @description The object's version (the revision of its last write), quoted. */
+        ETag: string;
+        /** @description The length of the body GET would answer. */
+        "Content-Length": number;
     };
     pathItems: never;
 }
@@ -794,37 +1048,30 @@ export interface operations {
     putObject: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description Only if the object exists (`*`) or its version is one of these (`"7"`, `"7", "9"`). */
+                "If-Match"?: components["parameters"]["IfMatch"];
+                /** @description `*`: only if the key does not exist (create, never replace). */
+                "If-None-Match"?: components["parameters"]["IfNoneMatchWrite"];
+            };
             path?: never;
             cookie?: never;
         };
         requestBody: {
             content: {
-                /**
-                 * @example {
-                 *       "key": "user:42",
-                 *       "value": {
-                 *         "name": "Ada",
-                 *         "langs": [
-                 *           "en",
-                 *           "fr"
-                 *         ]
-                 *       },
-                 *       "ttl": 0
-                 *     }
-                 */
                 "application/json": components["schemas"]["ObjectRequest"];
             };
         };
         responses: {
-            /** @description Stored (created or replaced); no body */
+            /** @description Stored (created or replaced); no body. `ETag` is the new version. */
             201: {
                 headers: {
+                    ETag: components["headers"]["ETag"];
                     [name: string]: unknown;
                 };
                 content?: never;
             };
-            /** @description Invalid body, key, value or ttl */
+            /** @description Invalid body, key, value, metadata, ttl or precondition header */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -836,6 +1083,7 @@ export interface operations {
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["WriteForbidden"];
             405: components["responses"]["MethodNotAllowed"];
+            412: components["responses"]["PreconditionFailed"];
             413: components["responses"]["PayloadTooLarge"];
             415: components["responses"]["UnsupportedMediaType"];
             500: components["responses"]["Internal"];
@@ -845,10 +1093,16 @@ export interface operations {
     getObject: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description 304 when the object still has one of these versions (`"7"`), or exists at all (`*`). */
+                "If-None-Match"?: components["parameters"]["IfNoneMatchRead"];
+            };
             path: {
-                /** @description The key, percent-encoded. */
-                key: components["schemas"]["Key"];
+                /**
+                 * @description The key, percent-encoded. It may hold "/": `/api/object/users/42` and `/api/object/users%2F42` name the
+                 *     same key.
+                 */
+                key: components["parameters"]["ObjectKey"];
             };
             cookie?: never;
         };
@@ -857,6 +1111,7 @@ export interface operations {
             /** @description The object */
             200: {
                 headers: {
+                    ETag: components["headers"]["ETag"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -870,31 +1125,26 @@ export interface operations {
                      *           "fr"
                      *         ]
                      *       },
-                     *       "ttl": 0
+                     *       "ttl": 0,
+                     *       "expires_in": 0,
+                     *       "version": 7
                      *     }
                      */
                     "application/json": components["schemas"]["ObjectResponse"];
                 };
             };
+            /** @description The version named by If-None-Match is still the object's; no body */
+            304: {
+                headers: {
+                    ETag: components["headers"]["ETag"];
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
             400: components["responses"]["KeyBadRequest"];
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["ReadForbidden"];
-            /** @description "object not found": absent or expired */
-            404: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    /**
-                     * @example {
-                     *       "message": "object not found",
-                     *       "status_code": 404,
-                     *       "code": "OBJECT_NOT_FOUND"
-                     *     }
-                     */
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
+            404: components["responses"]["ObjectNotFound"];
             405: components["responses"]["MethodNotAllowed"];
             500: components["responses"]["Internal"];
             503: components["responses"]["Unavailable"];
@@ -903,10 +1153,18 @@ export interface operations {
     deleteObject: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description Only if the object exists (`*`) or its version is one of these (`"7"`, `"7", "9"`). */
+                "If-Match"?: components["parameters"]["IfMatch"];
+                /** @description `*`: only if the key does not exist (create, never replace). */
+                "If-None-Match"?: components["parameters"]["IfNoneMatchWrite"];
+            };
             path: {
-                /** @description The key, percent-encoded. */
-                key: components["schemas"]["Key"];
+                /**
+                 * @description The key, percent-encoded. It may hold "/": `/api/object/users/42` and `/api/object/users%2F42` name the
+                 *     same key.
+                 */
+                key: components["parameters"]["ObjectKey"];
             };
             cookie?: never;
         };
@@ -923,8 +1181,98 @@ export interface operations {
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["DeleteForbidden"];
             405: components["responses"]["MethodNotAllowed"];
+            412: components["responses"]["PreconditionFailed"];
             500: components["responses"]["Internal"];
             503: components["responses"]["Unavailable"];
+        };
+    };
+    headObject: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description 304 when the object still has one of these versions (`"7"`), or exists at all (`*`). */
+                "If-None-Match"?: components["parameters"]["IfNoneMatchRead"];
+            };
+            path: {
+                /**
+                 * @description The key, percent-encoded. It may hold "/": `/api/object/users/42` and `/api/object/users%2F42` name the
+                 *     same key.
+                 */
+                key: components["parameters"]["ObjectKey"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description It exists */
+            200: {
+                headers: {
+                    ETag: components["headers"]["ETag"];
+                    "Content-Length": components["headers"]["Content-Length"];
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description The version named by If-None-Match is still the object's */
+            304: {
+                headers: {
+                    ETag: components["headers"]["ETag"];
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description The key is invalid; no body */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description No valid token; no body */
+            401: {
+                headers: {
+                    "WWW-Authenticate": components["headers"]["WWW-Authenticate"];
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description The tenant is suspended; no body */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Absent or expired; no body */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Not a method of this path; no body */
+            405: {
+                headers: {
+                    Allow: components["headers"]["Allow"];
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description A fault of the service; no body */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description The database cannot be reached or is busy; no body */
+            503: {
+                headers: {
+                    "Retry-After": components["headers"]["Retry-After"];
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
         };
     };
     putObjectBatch: {
@@ -947,7 +1295,13 @@ export interface operations {
                  *         "key": "b",
                  *         "value": {
                  *           "nested": true
-                 *         }
+                 *         },
+                 *         "if_version": 7
+                 *       },
+                 *       {
+                 *         "key": "c",
+                 *         "value": "new",
+                 *         "if_absent": true
                  *       }
                  *     ]
                  */
@@ -955,9 +1309,10 @@ export interface operations {
             };
         };
         responses: {
-            /** @description All stored; no body */
+            /** @description All stored; no body. `ETag` is the batch's revision, every item's new version. */
             201: {
                 headers: {
+                    ETag: components["headers"]["ETag"];
                     [name: string]: unknown;
                 };
                 content?: never;
@@ -974,8 +1329,226 @@ export interface operations {
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["WriteForbidden"];
             405: components["responses"]["MethodNotAllowed"];
+            412: components["responses"]["BatchPreconditionFailed"];
             413: components["responses"]["PayloadTooLarge"];
             415: components["responses"]["UnsupportedMediaType"];
+            500: components["responses"]["Internal"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    getObjectBatch: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                /**
+                 * @example {
+                 *       "keys": [
+                 *         "users/42/profile",
+                 *         "users/43/profile"
+                 *       ]
+                 *     }
+                 */
+                "application/json": components["schemas"]["KeysRequest"];
+            };
+        };
+        responses: {
+            /** @description The objects found, and the keys that have none */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "items": [
+                     *         {
+                     *           "key": "users/42/profile",
+                     *           "value": {
+                     *             "plan": "pro"
+                     *           },
+                     *           "ttl": 0,
+                     *           "expires_in": 0,
+                     *           "version": 7
+                     *         }
+                     *       ],
+                     *       "missing": [
+                     *         "users/43/profile"
+                     *       ]
+                     *     }
+                     */
+                    "application/json": components["schemas"]["BatchGetResponse"];
+                };
+            };
+            400: components["responses"]["KeysBadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["ReadForbidden"];
+            405: components["responses"]["MethodNotAllowed"];
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            500: components["responses"]["Internal"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    deleteObjectBatch: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                /**
+                 * @example {
+                 *       "keys": [
+                 *         "a",
+                 *         "b",
+                 *         "c"
+                 *       ]
+                 *     }
+                 */
+                "application/json": components["schemas"]["KeysRequest"];
+            };
+        };
+        responses: {
+            /** @description How many live objects were deleted */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "deleted": 2
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Deleted"];
+                };
+            };
+            400: components["responses"]["KeysBadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["DeleteForbidden"];
+            405: components["responses"]["MethodNotAllowed"];
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            500: components["responses"]["Internal"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    listObjects: {
+        parameters: {
+            query?: {
+                /** @description Only keys that start with it; empty or absent for all. */
+                prefix?: string;
+                limit?: number;
+                /** @description The `cursor` of the previous page, with the same prefix. */
+                cursor?: string;
+                /** @description Include each object's value. */
+                values?: boolean;
+                /** @description Add `count`, the exact number of live keys under the prefix. */
+                count?: boolean;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description A page */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "items": [
+                     *         {
+                     *           "key": "users/42/profile",
+                     *           "size": 15,
+                     *           "ttl": 0,
+                     *           "expires_in": 0,
+                     *           "version": 7,
+                     *           "metadata": {
+                     *             "owner": "ada"
+                     *           }
+                     *         }
+                     *       ],
+                     *       "cursor": null,
+                     *       "list_complete": true,
+                     *       "count": 1
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ObjectPage"];
+                };
+            };
+            /** @description An invalid parameter, or a cursor not issued for this tenant and prefix */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["ReadForbidden"];
+            405: components["responses"]["MethodNotAllowed"];
+            500: components["responses"]["Internal"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    deleteObjects: {
+        parameters: {
+            query?: {
+                prefix?: string;
+                /** @description Delete every key (instead of a prefix). */
+                all?: boolean;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description How many live objects were deleted */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "deleted": 1200
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Deleted"];
+                };
+            };
+            /** @description Neither a prefix nor all=true, or both */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "message": "prefix: a non-empty prefix is required (or all=true to delete every key)",
+                     *       "status_code": 400,
+                     *       "code": "VALIDATION_FAILED"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["DeleteForbidden"];
+            405: components["responses"]["MethodNotAllowed"];
             500: components["responses"]["Internal"];
             503: components["responses"]["Unavailable"];
         };
@@ -998,7 +1571,9 @@ export interface operations {
                     /**
                      * @example {
                      *       "provisioned": 1048576,
-                     *       "utilised": 34
+                     *       "utilised": 34,
+                     *       "objects": 1,
+                     *       "revision": 12
                      *     }
                      */
                     "application/json": components["schemas"]["Quota"];

@@ -1,6 +1,7 @@
 import { LosslessNumber } from 'lossless-json';
 import { AppError } from '../../../src/platform/errors';
-import { checkKey, expiryFromTtl, isExpired, serializeValue } from '../../../src/features/objects/object-rules';
+import { checkKey, expiryOf, serializeValue } from '../../../src/features/objects/object-rules';
+import { isExpired } from '../../../src/features/objects/write-model';
 import { nestingExceeds, numbersIn } from '../../../src/platform/json';
 
 const limits = { maxBytes: 16384, maxDepth: 100 };
@@ -168,14 +169,14 @@ describe('expiryFromTtl', () => {
   const now = 1_800_000_000;
 
   it('maps absent and 0 to never', () => {
-    expect(expiryFromTtl(undefined, now)).toBeNull();
-    expect(expiryFromTtl(0, now)).toBeNull();
+    expect(expiryOf(undefined, undefined, now)).toBeNull();
+    expect(expiryOf(0, undefined, now)).toBeNull();
   });
 
   it('keeps a future ttl as the absolute expiry, however far', () => {
-    expect(expiryFromTtl(now + 1, now)).toBe(now + 1);
-    expect(expiryFromTtl(9999999999999, now)).toBe(9999999999999);
-    expect(expiryFromTtl(Number.MAX_SAFE_INTEGER, now)).toBe(Number.MAX_SAFE_INTEGER);
+    expect(expiryOf(now + 1, undefined, now)).toBe(now + 1);
+    expect(expiryOf(9999999999999, undefined, now)).toBe(9999999999999);
+    expect(expiryOf(Number.MAX_SAFE_INTEGER, undefined, now)).toBe(Number.MAX_SAFE_INTEGER);
   });
 
   it.each([
@@ -188,7 +189,7 @@ describe('expiryFromTtl', () => {
     ['NaN', NaN],
     ['Infinity', Infinity],
   ])('refuses %s with a 400', (_name, ttl) => {
-    const err = thrown(() => expiryFromTtl(ttl, now));
+    const err = thrown(() => expiryOf(ttl, undefined, now));
     expect(err.status).toBe(400);
     expect(err.code).toBe('INVALID_TTL');
   });

@@ -29,7 +29,7 @@ describe('AppError', () => {
       expect(status >= 400 && status < 600).toBe(true);
     }
     // A route that keeps another status for compatibility says so.
-    expect(new AppError('USER_EXISTS', 'user already exists', 400).toJSON()).toEqual({
+    expect(new AppError('USER_EXISTS', 'user already exists', { status: 400 }).toJSON()).toEqual({
       message: 'user already exists',
       status_code: 400,
       code: 'USER_EXISTS',

@@ -6,19 +6,30 @@
 import mysql from 'mysql2';
 import type { Pool, PoolConnection, ResultSetHeader, RowDataPacket } from 'mysql2/promise';
 import { LEDGER_SQL } from '../src/features/quota';
-import { OBJECTS_SQL, PROCEDURE_SQL } from '../src/features/objects';
-import { upsertSql } from '../src/platform/db/dialect/mysql';
+import { OBJECTS_SQL, PROCEDURE_SQL, procedureCondition } from '../src/features/objects';
+import { prefixRange } from '../src/platform/db/prefix-range';
+import { insertSql } from '../src/platform/db/dialect/mysql';
 import { databaseUrl, log, mysqlOptions, type BenchDatabase, type Settings } from './common';
 import { request } from './http';
 import { benchItself, runLoad, runLoops, runSerial, type Measurement } from './load';
 import { startBareExpress } from './processes';
-import { batchItems, getRequest, preloadKey, randomHit, randomMiss, type Fixture, type PathFor } from './workload';
+import {
+  batchGetBody,
+  batchItems,
+  getRequest,
+  listPrefix,
+  preloadKey,
+  randomHit,
+  randomMiss,
+  type Fixture,
+  type PathFor,
+} from './workload';
 
 // ---- the service's SQL ----------------------------------------------------------------------------------
 
 const FOR_UPDATE = ' FOR UPDATE';
 const LOCK_TENANT = LEDGER_SQL.lockLive + FOR_UPDATE;
-const OBJECT_COLUMNS = ['tenant_id', 'k', 'value', 'size', 'expires_at'];
+const OBJECT_COLUMNS = ['tenant_id', 'k', 'value', 'metadata', 'size', 'expires_at', 'version'];
 
 const RETRYABLE = new Set(['ER_LOCK_DEADLOCK', 'ER_LOCK_WAIT_TIMEOUT']);
 
@@ -45,14 +56,16 @@ function allows(row: RowDataPacket, delta: number): boolean {
   return delta <= 0 || Number(row.utilised) + delta <= Number(row.provisioned);
 }
 
-/** The service's single-object write on MySQL: one call of the write procedure (features/objects/write-strategies). */
-async function callPut(pool: Pool, tenantId: number, key: string, valueJson: string): Promise<void> {
+/**
+ * The service's single-object write on MySQL: one call of the write procedure (features/objects/write-strategies),
+ * with no precondition or, `ifExists`, with If-Match: *.
+ */
+async function callPut(pool: Pool, tenantId: number, key: string, valueJson: string, ifExists = false): Promise<void> {
+  const [kind, versions] = procedureCondition(ifExists ? { kind: 'exists' } : undefined);
+  const now = Math.floor(Date.now() / 1000);
   const [results] = await pool.query<RowDataPacket[][]>(PROCEDURE_SQL.put, [
-    tenantId,
-    key,
-    valueJson,
-    Buffer.byteLength(valueJson),
-    null,
+    ...[tenantId, key, valueJson, null, Buffer.byteLength(valueJson), null],
+    ...[now, kind, versions],
   ]);
   if (!Number(results[0][0].ok)) throw new Error(`procedure refused ${tenantId}/${key}`);
 }
@@ -67,9 +80,11 @@ async function writeOne(pool: Pool, tenantId: number, key: string, valueJson: st
     const oldSize = found[0] ? Number(found[0].size) : null;
     const delta = size - (oldSize ?? 0);
     if (!allows(tenants[0], delta)) throw new Error('quota exceeded');
-    if (oldSize !== null) await conn.query(OBJECTS_SQL.updateOne, [valueJson, size, null, tenantId, key]);
-    else await conn.query(OBJECTS_SQL.insertOne, [tenantId, key, valueJson, size, null]);
-    await conn.query(LEDGER_SQL.advance, [delta, oldSize === null ? 1 : 0, tenantId]);
+    const version = Number(tenants[0].revision) + 1;
+    if (oldSize !== null)
+      await conn.query(OBJECTS_SQL.updateOne, [valueJson, null, size, null, version, tenantId, key]);
+    else await conn.query(OBJECTS_SQL.insertOne, [tenantId, key, valueJson, null, size, null, version]);
+    await conn.query(LEDGER_SQL.advance, [delta, oldSize === null ? 1 : 0, 1, tenantId]);
   });
 }
 
@@ -77,11 +92,18 @@ async function writeOne(pool: Pool, tenantId: number, key: string, valueJson: st
 async function writeMany(pool: Pool, tenantId: number, items: { key: string; valueJson: string }[]): Promise<void> {
   const keys = items.map((i) => i.key);
   const sizes = items.map((i) => Buffer.byteLength(i.valueJson));
-  const upsert = upsertSql('objects', OBJECT_COLUMNS, items.length, ['value', 'size', 'expires_at']);
-  const params = items.flatMap((item, i) => [tenantId, item.key, item.valueJson, sizes[i], null]);
+  const upsert = insertSql('objects', OBJECT_COLUMNS, items.length, [
+    'value',
+    'metadata',
+    'size',
+    'expires_at',
+    'version',
+  ]);
   await inTransaction(pool, async (conn) => {
     const [locked] = await conn.query<RowDataPacket[]>(LOCK_TENANT, [tenantId]);
     if (!locked[0]) throw new Error(`no tenant ${tenantId}`);
+    const version = Number(locked[0].revision) + 1;
+    const params = items.flatMap((item, i) => [tenantId, item.key, item.valueJson, null, sizes[i], null, version]);
     const [found] = await conn.query<RowDataPacket[]>(OBJECTS_SQL.lockKeys(keys.length, FOR_UPDATE), [
       tenantId,
       ...keys,
@@ -95,9 +117,9 @@ async function writeMany(pool: Pool, tenantId: number, items: { key: string; val
       if (old === undefined) objects++;
     });
     if (!allows(locked[0], delta)) throw new Error('quota exceeded');
-    // Prepared, as the service sends it (src/platform/db/dialect/mysql.ts upsert): values as binary parameters.
+    // Prepared, as the service sends it (src/platform/db/dialect/mysql.ts insert): values as binary parameters.
     await conn.execute<ResultSetHeader>(upsert, params);
-    await conn.query(LEDGER_SQL.advance, [delta, objects, tenantId]);
+    await conn.query(LEDGER_SQL.advance, [delta, objects, 1, tenantId]);
   });
 }
 
@@ -160,6 +182,48 @@ export async function runBaselines(
         op: async () => {
           const key = preloadKey(Math.floor(Math.random() * fixture.keysPerTenant));
           await callPut(pool, fixture.hotTenant.id, key, smallJson);
+        },
+      }),
+    );
+    log('baseline: mysql2 write procedure with If-Match: *, 100 tenants (overwrite)');
+    results.push(
+      await runLoops({
+        id: 'raw-write-if-match',
+        label: 'mysql2 write procedure, If-Match: *, 100 tenants',
+        ...timing,
+        op: async () => {
+          const { tenant, key } = randomHit(fixture);
+          await callPut(pool, tenant.id, key, smallJson, true);
+        },
+      }),
+    );
+    log('baseline: mysql2 range query of 1000 keys');
+    results.push(
+      await runLoops({
+        id: 'raw-list-1000',
+        label: `mysql2 range query, 1000 keys of ${fixture.bigTenantKeys}`,
+        ...timing,
+        op: async () => {
+          const range = prefixRange(listPrefix(fixture.bigTenantKeys));
+          const now = Math.floor(Date.now() / 1000);
+          const [rows] = await pool.query<RowDataPacket[]>(OBJECTS_SQL.list(range, undefined, false), [
+            ...[fixture.bigTenant.id, range.from, range.to, now, 1001],
+          ]);
+          if (rows.length !== 1001) throw new Error(`range query: ${rows.length} rows`);
+        },
+      }),
+    );
+    log('baseline: mysql2 IN query of 100 keys');
+    results.push(
+      await runLoops({
+        id: 'raw-batch-get-100',
+        label: 'mysql2 IN query, 100 keys',
+        ...timing,
+        op: async () => {
+          const { keys } = batchGetBody(fixture, 100);
+          const tenant = fixture.tenants[Math.floor(Math.random() * fixture.tenants.length)];
+          const [rows] = await pool.query<RowDataPacket[]>(OBJECTS_SQL.getMany(keys.length), [tenant.id, ...keys]);
+          if (rows.length !== 100) throw new Error(`IN query: ${rows.length} rows`);
         },
       }),
     );

@@ -14,6 +14,8 @@ export interface Settings {
   highConnections: number;
   tenants: number;
   keysPerTenant: number;
+  /** Keys of the one big tenant the listing scenario lists from. */
+  bigTenantKeys: number;
   /** Size of every small value as compact JSON, in bytes. */
   valueBytes: number;
   batchRuns: number;
@@ -47,6 +49,7 @@ export function loadSettings(env: NodeJS.ProcessEnv, cpus: number): Settings {
     highConnections: 200,
     tenants: 100,
     keysPerTenant: 100,
+    bigTenantKeys: quick ? 20_000 : 1_000_000,
     valueBytes: 200,
     batchRuns: quick ? 3 : 10,
     batchItems,

@@ -105,6 +105,9 @@ const BOUNDS: Record<string, Bound> = {
   'post-overwrite': { baseline: 'raw-write-1', kind: 'throughput', target: 0.7 },
   mix: { baseline: 'mix-blend', kind: 'throughput' },
   'batch-4mb': { baseline: 'raw-batch', kind: 'time', target: 1.2 },
+  'list-1000': { baseline: 'raw-list-1000', kind: 'throughput' },
+  'batch-get-100': { baseline: 'raw-batch-get-100', kind: 'throughput' },
+  'post-if-match': { baseline: 'raw-write-if-match', kind: 'throughput' },
   'get-hit-200': { baseline: 'bare-select', kind: 'throughput' },
 };
 
@@ -384,19 +387,24 @@ ${markdownTable(['WEB_CONCURRENCY', 'process', 'peak RSS sampled (MB)', 'VmHWM (
 - **GET hit / GET miss**: a random preloaded (or absent) key of a random tenant, with that tenant's token.
 - **POST create**: a new key every request, round-robin over the ${s.tenants} tenants, ${s.valueBytes}-byte values.
 - **POST overwrite, 1 tenant**: every connection overwrites a random one of the first tenant's keys with a value of
-  the same size, so every write queues on that tenant's row lock (and the ledger \`UPDATE\` is skipped, as the
-  service skips it when the size does not change).
+  the same size, so every write queues on that tenant's row lock (the tenant's row still changes: its revision).
 - **mix**: each request is a GET hit with probability ${s.mixReadShare}, otherwise a POST create. Its baseline blends
-  the two: 1 / (${s.mixReadShare} / bare select + ${(1 - s.mixReadShare).toFixed(1)} / mysql2 write tx).
+  the two: 1 / (${s.mixReadShare} / bare select + ${(1 - s.mixReadShare).toFixed(1)} / mysql2 write procedure).
 - **4 MB batch**: ${s.batchItems} values of ${s.batchItemBytes - 2} ASCII characters (${s.batchItemBytes} bytes of
   compact JSON each, ${(s.batchItems * s.batchItemBytes).toLocaleString('en')} bytes in all, the batch limit), new keys
   in every run, one tenant; one untimed warm-up, then the median (p99 column: the slowest) of ${s.batchRuns} runs one
   after another.
+- **list 1000 keys**: \`GET /api/objects?prefix=big/<d>&limit=1000\` (no values) from one tenant of
+  ${s.bigTenantKeys.toLocaleString('en')} keys, \`<d>\` a random leading digit (each prefix a tenth of the keys).
+- **batch get of 100 keys**: \`POST /api/batch/get\` of 100 preloaded keys in random order, a random tenant.
+- **POST overwrite with If-Match: \\***: a conditional overwrite of a random preloaded key of a random tenant.
 - **GET hit, ${s.highConnections} connections**: GET hit again at ${s.highConnections} connections.
 - **Baselines** (measured once, no HTTP, no service code): mysql2 with a pool of 20 connections and 20 concurrent
   loops, the service's own SQL imported from src/ (no copies), sessions at READ COMMITTED: the point select; the
-  write procedure the service calls (\`CALL tenantkv_put_v2\`), creating keys across the ${s.tenants} tenants and
-  overwriting on one; the same single write as a plain transaction (\`START TRANSACTION\`; the tenant row and the
+  write procedure the service calls (\`CALL tenantkv_put_v3\`), creating keys across the ${s.tenants} tenants,
+  overwriting on one, and overwriting with If-Match: \\* across all; the listing's range query (1001 rows, as the
+  service asks one more than the page to know whether it is the last) and the batch get's \`IN\` query, the
+  service's own statements; the same single write as a plain transaction (\`START TRANSACTION\`; the tenant row and the
   key's row \`FOR UPDATE\`; \`INSERT\` or \`UPDATE\` of the object; the ledger \`UPDATE\`; \`COMMIT\`) on one tenant;
   the batch transaction (lock, existing rows, one multi-row \`INSERT … ON DUPLICATE KEY UPDATE\` prepared as the
   service sends it, ledger).

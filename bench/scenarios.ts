@@ -4,7 +4,10 @@ import type autocannon from 'autocannon';
 import { runLoad, runSerial, type LoadOptions, type Measurement, type Subject } from './load';
 import {
   batchItems,
+  batchGetBody,
   bearer,
+  bigKey,
+  listPrefix,
   getRequest,
   pick,
   postObjectRequest,
@@ -52,7 +55,7 @@ export async function provision(url: string, settings: Settings): Promise<Fixtur
   const started = Date.now();
   // Registration and login each hash with scrypt (~100 ms of CPU): a few at a time keeps both cores busy.
   const tenants = await mapLimit(
-    Array.from({ length: settings.tenants }, (_, i) => `bench-${run}-${i}`),
+    Array.from({ length: settings.tenants + 1 }, (_, i) => `bench-${run}-${i}`),
     6,
     async (name): Promise<Tenant> => {
       const registered = JSON.parse(
@@ -69,6 +72,7 @@ export async function provision(url: string, settings: Settings): Promise<Fixtur
     },
   );
   log(`registered and logged in ${tenants.length} tenants in ${((Date.now() - started) / 1000).toFixed(1)} s`);
+  const bigTenant = tenants.pop() as Tenant;
 
   const smallValue = jsonStringOfBytes(settings.valueBytes);
   const items = Array.from({ length: settings.keysPerTenant }, (_, i) => ({ key: preloadKey(i), value: smallValue }));
@@ -81,12 +85,29 @@ export async function provision(url: string, settings: Settings): Promise<Fixtur
   const expected = settings.keysPerTenant * settings.valueBytes;
   if (quota.utilised !== expected) throw new Error(`preload: tenant 0 uses ${quota.utilised} bytes, not ${expected}`);
   log(`preloaded ${tenants.length * settings.keysPerTenant} keys of ${settings.valueBytes} bytes`);
+  const bigStarted = Date.now();
+  const perBatch = 10_000;
+  await mapLimit(
+    Array.from({ length: Math.ceil(settings.bigTenantKeys / perBatch) }, (_, b) => b),
+    2,
+    (b) => {
+      const count = Math.min(perBatch, settings.bigTenantKeys - b * perBatch);
+      const batch = Array.from({ length: count }, (_, i) => ({
+        key: bigKey(b * perBatch + i, settings.bigTenantKeys),
+        value: 1,
+      }));
+      return requestExpecting(201, 'POST', `${url}/api/batch/object`, batch, bearer(bigTenant));
+    },
+  );
+  log(`preloaded ${settings.bigTenantKeys} keys into one tenant in ${((Date.now() - bigStarted) / 1000).toFixed(1)} s`);
   return {
     tenants,
     keysPerTenant: settings.keysPerTenant,
     smallValue,
     hotTenant: tenants[0],
     batchTenant: tenants[1],
+    bigTenant,
+    bigTenantKeys: settings.bigTenantKeys,
   };
 }
 
@@ -127,6 +148,25 @@ export function serviceScenarios(fixture: Fixture, settings: Settings, tag: stri
     const { tenant, key } = randomHit(fixture, fixture.hotTenant);
     return postObjectRequest(tenant, key, fixture.smallValue);
   };
+  const list = (): autocannon.Request => ({
+    method: 'GET',
+    path: `/api/objects?prefix=${encodeURIComponent(listPrefix(fixture.bigTenantKeys))}&limit=1000`,
+    headers: bearer(fixture.bigTenant),
+  });
+  const batchGet = (): autocannon.Request => {
+    const tenant = pick(fixture.tenants);
+    return {
+      method: 'POST',
+      path: '/api/batch/get',
+      headers: { ...bearer(tenant), 'content-type': 'application/json' },
+      body: JSON.stringify(batchGetBody(fixture, 100)),
+    };
+  };
+  const overwriteIfExists = (): autocannon.Request => {
+    const { tenant, key } = randomHit(fixture);
+    const req = postObjectRequest(tenant, key, fixture.smallValue);
+    return { ...req, headers: { ...req.headers, 'if-match': '*' } };
+  };
   const readPercent = Math.round(settings.mixReadShare * 100);
   const c = settings.connections;
   return [
@@ -160,6 +200,9 @@ export function serviceScenarios(fixture: Fixture, settings: Settings, tag: stri
           },
         }),
     },
+    loadScenario('list-1000', `list 1000 keys of a tenant of ${fixture.bigTenantKeys}`, c, list, [200]),
+    loadScenario('batch-get-100', 'batch get of 100 keys', c, batchGet, [200]),
+    loadScenario('post-if-match', 'POST overwrite with If-Match: *, 100 tenants', c, overwriteIfExists, [201]),
     loadScenario(
       'get-hit-200',
       `GET hit, ${settings.highConnections} connections`,

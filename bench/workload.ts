@@ -21,6 +21,20 @@ export interface Fixture {
   hotTenant: Tenant;
   /** The tenant that receives the 4 MB batches. */
   batchTenant: Tenant;
+  /** A tenant with bigTenantKeys keys (see bigKey), for listing. */
+  bigTenant: Tenant;
+  bigTenantKeys: number;
+}
+
+/** Key `index` of a big tenant of `keys` keys: `big/` and the index in as many digits as the last one has. */
+export function bigKey(index: number, keys: number): string {
+  return `big/${String(index).padStart(String(keys - 1).length, '0')}`;
+}
+
+/** The prefix one listing asks for: `big/<d>`, a random one of the leading digits the big tenant's keys have. */
+export function listPrefix(keys: number): string {
+  const lastLeading = Number(String(keys - 1)[0]);
+  return `big/${Math.floor(Math.random() * (lastLeading + 1))}`;
 }
 
 export function preloadKey(index: number): string {
@@ -67,6 +81,16 @@ export function postObjectRequest(tenant: Tenant, key: string, value: string): a
     headers: { ...bearer(tenant), 'content-type': 'application/json' },
     body: JSON.stringify({ key, value }),
   };
+}
+
+/** A batch get of `count` distinct preloaded keys (every tenant has them all), in random order. */
+export function batchGetBody(fixture: Fixture, count: number): { keys: string[] } {
+  const keys = Array.from({ length: fixture.keysPerTenant }, (_, i) => preloadKey(i));
+  for (let i = keys.length - 1; i > 0; i--) {
+    const j = Math.floor(Math.random() * (i + 1));
+    [keys[i], keys[j]] = [keys[j], keys[i]];
+  }
+  return { keys: keys.slice(0, count) };
 }
 
 /** `count` batch items of `itemBytes` each (compact JSON of the value), keys `<prefix><index>`. */

@@ -24,7 +24,6 @@ export const ERROR_STATUS = {
   // 401: who is asking is not known (a missing, invalid, expired or revoked credential).
   UNAUTHORIZED: 401,
   // 403: who is asking is known and may not do this.
-  FORBIDDEN: 403,
   QUOTA_EXCEEDED: 403,
   TENANT_SUSPENDED: 403,
   INSUFFICIENT_SCOPE: 403,

@@ -166,7 +166,9 @@ export async function ledger(
     .knex('objects')
     .where('tenant_id', tenantId)
     .first(
-      h.db.knex.raw(`COALESCE(SUM(${h.db.dialect.byteLength('value')}), 0) AS bytes`),
+      h.db.knex.raw(
+        `COALESCE(SUM(${h.db.dialect.byteLength('value')} + COALESCE(${h.db.dialect.byteLength('metadata')}, 0)), 0) AS bytes`,
+      ),
       h.db.knex.raw('COUNT(*) AS n'),
     );
   return {
@@ -251,12 +253,16 @@ interface ErrorResponse {
   body: unknown;
 }
 
-/** Every error is JSON {"message","status_code","code"} with status_code equal to the HTTP status. */
+/**
+ * Every error is JSON {"message","status_code","code"} with status_code equal to the HTTP status; a 412 adds
+ * what failed (`current_version`, or a batch's `failed`), and nothing else adds anything.
+ */
 export function expectError(res: ErrorResponse, status: number, code?: string, message?: string | RegExp): void {
   expect({ status: res.status, body: res.body }).toMatchObject({ status });
   expect(res.headers['content-type']).toMatch(/^application\/json/);
   const body = res.body as Record<string, unknown>;
-  expect(Object.keys(body).sort()).toEqual(['code', 'message', 'status_code']);
+  const extra = status === 412 ? [body.failed === undefined ? 'current_version' : 'failed'] : [];
+  expect(Object.keys(body).sort()).toEqual(['code', ...extra, 'message', 'status_code']);
   expect(body.status_code).toBe(status);
   expect(typeof body.message).toBe('string');
   expect(typeof body.code).toBe('string');

@@ -6,6 +6,7 @@ export {
   procedureStrategy,
   transactionStrategy,
   PROCEDURE_SQL,
+  procedureCondition,
   WRITE_PROCEDURES,
   type WriteStrategy,
 } from './write-strategies';

@@ -40,6 +40,15 @@ const placeholders = (n: number): string => Array<string>(n).fill('?').join(', '
 const lockKeysSql = (n: number, forUpdate: string): string =>
   `SELECT ${LOCKED_COLUMNS} FROM objects WHERE tenant_id = ? AND k IN (${placeholders(n)})${forUpdate}`;
 
+/** The objects of `n` keys of a tenant. */
+const getManySql = (n: number): string =>
+  `SELECT ${COLUMNS} FROM objects WHERE tenant_id = ? AND k IN (${placeholders(n)})`;
+
+/** A page of live objects of a key range: bindings tenant, the range (and `after`), now, limit. */
+const listSql = (where: string, withValues: boolean): string =>
+  `SELECT ${withValues ? COLUMNS : 'k, metadata, size, expires_at, version'} FROM objects ` +
+  `WHERE tenant_id = ? AND ${where} AND ${LIVE} ORDER BY k LIMIT ?`;
+
 /** `k >= ? [AND k < ?] [AND k > ?]`: a key range, after a key already seen. */
 function rangeSql(range: KeyRange, after: string | undefined): { sql: string; bindings: string[] } {
   const parts = ['k >= ?'];
@@ -76,10 +85,7 @@ export class ObjectsRepository {
   async getMany(tenantId: number, keys: string[]): Promise<StoredObject[]> {
     const found: StoredObject[] = [];
     for (const slice of this.slices(keys)) {
-      const rows = await this.sql.select(
-        `SELECT ${COLUMNS} FROM objects WHERE tenant_id = ? AND k IN (${placeholders(slice.length)})`,
-        [tenantId, ...slice],
-      );
+      const rows = await this.sql.select(getManySql(slice.length), [tenantId, ...slice]);
       for (const row of rows) found.push(this.stored(row));
     }
     return found;
@@ -95,11 +101,7 @@ export class ObjectsRepository {
     withValues: boolean,
   ): Promise<ListedObject[]> {
     const where = rangeSql(range, after);
-    const columns = withValues ? COLUMNS : 'k, metadata, size, expires_at, version';
-    const rows = await this.sql.select(
-      `SELECT ${columns} FROM objects WHERE tenant_id = ? AND ${where.sql} AND ${LIVE} ORDER BY k LIMIT ?`,
-      [tenantId, ...where.bindings, now, limit],
-    );
+    const rows = await this.sql.select(listSql(where.sql, withValues), [tenantId, ...where.bindings, now, limit]);
     return rows.map((row) => this.stored(row));
   }
 
@@ -181,7 +183,10 @@ export class ObjectsRepository {
       expires_at: w.expiresAt,
       version: w.version,
     }));
-    await this.sql.upsert('objects', rows, ['tenant_id', 'k'], ['value', 'metadata', 'size', 'expires_at', 'version']);
+    await this.sql.insert('objects', rows, {
+      key: ['tenant_id', 'k'],
+      update: ['value', 'metadata', 'size', 'expires_at', 'version'],
+    });
   }
 
   async remove(tenantId: number, keys: string[]): Promise<void> {
@@ -232,5 +237,7 @@ export const OBJECTS_SQL = {
   insertOne: INSERT_ONE,
   updateOne: UPDATE_ONE,
   lockKeys: lockKeysSql,
-  live: LIVE,
+  getMany: getManySql,
+  list: (range: KeyRange, after: string | undefined, withValues: boolean) =>
+    listSql(rangeSql(range, after).sql, withValues),
 } as const;

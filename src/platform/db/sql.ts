@@ -1,5 +1,5 @@
 import type { Knex } from 'knex';
-import type { Connection, ConnectionPool, Dialect, Row, WriteResult } from './dialect';
+import type { Connection, ConnectionPool, Dialect, OnConflict, Row, WriteResult } from './dialect';
 
 export type { Row, WriteResult };
 
@@ -18,7 +18,8 @@ export interface Sql {
   execute(query: Query, bindings?: readonly unknown[]): Promise<WriteResult>;
   /** Calls a stored procedure; resolves to its result sets. */
   call(query: string, bindings: readonly unknown[]): Promise<Row[][]>;
-  upsert(table: string, rows: Row[], key: string[], merge: string[]): Promise<void>;
+  /** Inserts rows (all with the same columns) in as few statements as the database allows. */
+  insert(table: string, rows: Row[], onConflict?: OnConflict): Promise<void>;
 }
 
 function native(query: Query, bindings: readonly unknown[] = []): { sql: string; bindings: readonly unknown[] } {
@@ -38,7 +39,7 @@ export function connectionSql(dialect: Dialect, conn: Connection): Sql {
       return dialect.execute(conn, q.sql, q.bindings);
     },
     call: (query, bindings) => dialect.call(conn, query, bindings),
-    upsert: (table, rows, key, merge) => dialect.upsert(conn, table, rows, key, merge),
+    insert: (table, rows, onConflict) => dialect.insert(conn, table, rows, onConflict),
   };
 }
 
@@ -64,6 +65,6 @@ export function poolSql(dialect: Dialect, pool: ConnectionPool): Sql {
       return on((conn) => dialect.execute(conn, q.sql, q.bindings));
     },
     call: (query, bindings) => on((conn) => dialect.call(conn, query, bindings)),
-    upsert: (table, rows, key, merge) => on((conn) => dialect.upsert(conn, table, rows, key, merge)),
+    insert: (table, rows, onConflict) => on((conn) => dialect.insert(conn, table, rows, onConflict)),
   };
 }

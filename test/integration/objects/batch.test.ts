@@ -321,7 +321,7 @@ describeTargets('batch', (h, target) => {
               size: 1,
               expires_at: null,
             }));
-            await sql.upsert('objects', rows, ['tenant_id', 'k'], ['value', 'size', 'expires_at']);
+            await sql.insert('objects', rows, { key: ['tenant_id', 'k'], update: ['value', 'size', 'expires_at'] });
           }
           during = await openStatements();
           throw rollback;

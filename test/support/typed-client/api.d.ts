@@ -502,7 +502,11 @@ export interface components {
             metadata?: components["schemas"]["Metadata"];
         };
         KeysRequest: {
-            /** @description Distinct keys. Batch get takes up to 1000; batch delete up to MAX_BATCH_ITEMS (the schema bounds both at 1000 here; batch delete's larger limit is checked by the service). */
+            /** @description 1–1000 distinct keys. */
+            keys: components["schemas"]["Key"][];
+        };
+        DeleteKeysRequest: {
+            /** @description 1–MAX_BATCH_ITEMS (10000) distinct keys; more is 400 BATCH_TOO_MANY_ITEMS. */
             keys: components["schemas"]["Key"][];
         };
         BatchGetResponse: {
@@ -1412,7 +1416,7 @@ export interface operations {
                  *       ]
                  *     }
                  */
-                "application/json": components["schemas"]["KeysRequest"];
+                "application/json": components["schemas"]["DeleteKeysRequest"];
             };
         };
         responses: {

@@ -165,7 +165,7 @@ describe('numbersIn', () => {
   });
 });
 
-describe('expiryFromTtl', () => {
+describe('expiryOf', () => {
   const now = 1_800_000_000;
 
   it('maps absent and 0 to never', () => {
@@ -192,6 +192,19 @@ describe('expiryFromTtl', () => {
     const err = thrown(() => expiryOf(ttl, undefined, now));
     expect(err.status).toBe(400);
     expect(err.code).toBe('INVALID_TTL');
+  });
+
+  it('takes expires_in as seconds from now, at least 1', () => {
+    expect(expiryOf(undefined, 1, now)).toBe(now + 1);
+    expect(expiryOf(undefined, 86400, now)).toBe(now + 86400);
+    for (const bad of [0, -1, 1.5, Number.MAX_SAFE_INTEGER]) {
+      expect(thrown(() => expiryOf(undefined, bad, now)).code).toBe('INVALID_TTL');
+    }
+  });
+
+  it('refuses ttl and expires_in together, even ttl 0', () => {
+    expect(thrown(() => expiryOf(0, 10, now)).message).toContain('not both');
+    expect(thrown(() => expiryOf(now + 5, 10, now)).code).toBe('INVALID_TTL');
   });
 });
 

@@ -1,3 +1,5 @@
+import fs from 'node:fs';
+import path from 'node:path';
 import { AppError, objectNotFound, quotaExceeded, tenantSuspended, toAppError } from '../../../src/platform/errors';
 import { ERROR_STATUS, type ErrorCode } from '../../../src/platform/error-codes';
 
@@ -21,6 +23,15 @@ describe('AppError', () => {
       code: 'UNAUTHORIZED',
     });
     expect(AppError.badRequest('bad').code).toBe('BAD_REQUEST');
+  });
+
+  it('has every code of the catalogue listed in the README, under its status', () => {
+    const readme = fs.readFileSync(path.join(__dirname, '../../../README.md'), 'utf8');
+    for (const [code, status] of Object.entries(ERROR_STATUS)) {
+      const line = readme.split('\n').find((l) => l.startsWith(`- **${status}**`)) ?? '';
+      const section = readme.slice(readme.indexOf(line), readme.indexOf('\n- **', readme.indexOf(line) + 1));
+      expect({ code, listed: section.includes(`\`${code}\``) }).toEqual({ code, listed: true });
+    }
   });
 
   it('takes its status from the catalogue, where every code has one', () => {

@@ -53,10 +53,10 @@ export interface Dialect {
   commit(conn: Connection): Promise<void>;
   rollback(conn: Connection): Promise<void>;
   /**
-   * Creates or replaces `rows` of `table` (every row with the same columns) on `conn`, inside the caller's
-   * transaction, updating the `merge` columns where a row's `key` exists already.
+   * Inserts `rows` of `table` (every row with the same columns) on `conn`, inside the caller's transaction; with
+   * `onConflict`, a row whose `key` exists already has its `update` columns replaced instead.
    */
-  upsert(conn: Connection, table: string, rows: Row[], key: string[], merge: string[]): Promise<void>;
+  insert(conn: Connection, table: string, rows: Row[], onConflict?: OnConflict): Promise<void>;
   classify(err: unknown): DbErrorKind | undefined;
   /** A key column as text: MySQL's binary column reads back as a Buffer, SQLite's as a string. */
   keyText(value: unknown): string;
@@ -75,6 +75,11 @@ export interface Dialect {
   prepareMigrations(conn: Connection): Promise<void>;
   /** The purge EVENT as the catalogue describes it, and whether the scheduler runs events at all. */
   eventInfo(conn: Connection, name: string): Promise<EventInfo>;
+}
+
+export interface OnConflict {
+  key: string[];
+  update: string[];
 }
 
 export interface EventInfo {

@@ -1,5 +1,5 @@
 import knex, { type Knex } from 'knex';
-import type { Connection, DbErrorKind, Dialect, EventInfo, Row, WriteResult } from './index';
+import type { Connection, DbErrorKind, Dialect, EventInfo, OnConflict, Row, WriteResult } from './index';
 
 type Callback = (err: Error | null, result: unknown) => void;
 
@@ -57,14 +57,14 @@ const MIGRATIONS_LOCK_TABLE = `CREATE TABLE IF NOT EXISTS knex_migrations_lock (
   \`index\` INT UNSIGNED NOT NULL AUTO_INCREMENT PRIMARY KEY, is_locked INT
 ) ENGINE=InnoDB`;
 
-/** One multi-row INSERT … ON DUPLICATE KEY UPDATE of `rows` rows of `columns`. */
-export function upsertSql(table: string, columns: string[], rows: number, merge: string[]): string {
+/** One multi-row INSERT of `rows` rows of `columns`; with `update`, ON DUPLICATE KEY UPDATE of those columns. */
+export function insertSql(table: string, columns: string[], rows: number, update?: string[]): string {
   return (
     `INSERT INTO ${quote(table)} (${columns.map(quote).join(', ')}) VALUES ` +
     Array<string>(rows)
       .fill(`(${columns.map(() => '?').join(', ')})`)
       .join(', ') +
-    ` ON DUPLICATE KEY UPDATE ${merge.map((c) => `${quote(c)} = VALUES(${quote(c)})`).join(', ')}`
+    (update ? ` ON DUPLICATE KEY UPDATE ${update.map((c) => `${quote(c)} = VALUES(${quote(c)})`).join(', ')}` : '')
   );
 }
 
@@ -136,10 +136,10 @@ export const mysqlDialect: Dialect = {
   begin: async (conn) => void (await send(conn, 'query', 'START TRANSACTION', [])),
   commit: async (conn) => void (await send(conn, 'query', 'COMMIT', [])),
   rollback: async (conn) => void (await send(conn, 'query', 'ROLLBACK', [])),
-  async upsert(conn, table, rows, _key, merge) {
+  async insert(conn, table, rows, onConflict?: OnConflict) {
     if (rows.length === 0) return;
     const columns = Object.keys(rows[0]);
-    const sql = upsertSql(table, columns, rows.length, merge);
+    const sql = insertSql(table, columns, rows.length, onConflict?.update);
     const bindings = rows.flatMap((row) => columns.map((c) => row[c]));
     // One statement, prepared: megabytes of values travel as binary parameters instead of being escaped into
     // the SQL text and parsed back out of it (docs/BENCHMARKS.md). Past the placeholder limit (MAX_BATCH_ITEMS

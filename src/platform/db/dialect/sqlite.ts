@@ -78,7 +78,7 @@ export const sqliteDialect: Dialect = {
   rollback: async (conn) => {
     if ((conn as Database).inTransaction) prepared(conn, 'ROLLBACK').run();
   },
-  async upsert(conn, table, rows, key, merge) {
+  async insert(conn, table, rows, onConflict) {
     if (rows.length === 0) return;
     const columns = Object.keys(rows[0]);
     // SQLite bounds the parameters of one statement: a large batch takes several, in the caller's transaction.
@@ -88,8 +88,10 @@ export const sqliteDialect: Dialect = {
       const sql =
         `INSERT INTO "${table}" (${columns.map((c) => `"${c}"`).join(', ')}) VALUES ` +
         slice.map(() => `(${columns.map(() => '?').join(', ')})`).join(', ') +
-        ` ON CONFLICT (${key.map((c) => `"${c}"`).join(', ')}) DO UPDATE SET ` +
-        merge.map((c) => `"${c}" = excluded."${c}"`).join(', ');
+        (onConflict
+          ? ` ON CONFLICT (${onConflict.key.map((c) => `"${c}"`).join(', ')}) DO UPDATE SET ` +
+            onConflict.update.map((c) => `"${c}" = excluded."${c}"`).join(', ')
+          : '');
       // Each size of slice is a distinct statement: prepare it without filling the cache of the hot ones.
       (conn as Database).prepare(sql).run(...bindable(slice.flatMap((row) => columns.map((c) => row[c]))));
     }

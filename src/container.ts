@@ -10,6 +10,16 @@ import { workerBus, type WorkerBus } from './platform/worker-bus';
 import { cursorCodec } from './platform/cursor';
 import { LedgerRepository, QuotaController } from './features/quota';
 import {
+  ChangesController,
+  ChangesRepository,
+  ChangesService,
+  FeedHub,
+  RetentionService,
+  WatchersRepository,
+} from './features/changes';
+import { HistoryRepository } from './features/history';
+import {
+  HistoryService,
   KeySpaceService,
   ObjectController,
   ObjectService,
@@ -50,8 +60,11 @@ export interface Container {
   routes: RouteSpec[];
   authenticate: (scope: Scope) => RequestHandler;
   adminAuth: RequestHandler;
-  /** Starts the background work: the purge (or keeping its EVENT in step) and the access-cache poll. */
+  feed: FeedHub;
+  /** Starts the background work: the purge (or keeping its EVENT in step), retention, the access-cache poll. */
   start(): Promise<void>;
+  /** Ends every open change stream: at shutdown, before waiting for in-flight requests. */
+  endStreams(): void;
   /** Stops the background work and closes the database. */
   close(): Promise<void>;
 }
@@ -78,21 +91,45 @@ export async function createContainer(
     const tenants = new TenantRepository(db.sql);
     const apiTokens = new ApiTokenRepository(db.sql);
     const access = new TenantAccess(config, tenants, apiTokens, clock, options.bus ?? workerBus());
+    const feed = new FeedHub(
+      config,
+      new ChangesRepository(db.sql),
+      new WatchersRepository(db.sql),
+      access,
+      clock,
+      logger,
+    );
+    const committed = (tenantId: number): void => feed.nudge(tenantId);
     const pipeline = new WritePipeline(
-      unitOfWork(db, (sql) => ({ ledger: new LedgerRepository(sql), objects: new ObjectsRepository(sql) })),
+      unitOfWork(db, (sql) => ({
+        ledger: new LedgerRepository(sql),
+        objects: new ObjectsRepository(sql),
+        history: new HistoryRepository(sql),
+        changes: new ChangesRepository(sql),
+      })),
+      committed,
     );
     const writeStrategy =
       options.writeStrategy === 'transaction'
         ? transactionStrategy(pipeline)
         : options.writeStrategy === 'procedure'
-          ? procedureStrategy(db, pipeline)
-          : await chooseWriteStrategy(db, pipeline, logger);
+          ? procedureStrategy(db, pipeline, committed)
+          : await chooseWriteStrategy(db, pipeline, committed, logger);
+    const cursors = cursorCodec(secret);
+    const retention = new RetentionService(
+      config,
+      db,
+      unitOfWork(db, (sql) => ({ changes: new ChangesRepository(sql) })),
+      clock,
+      logger,
+    );
     const purge = new PurgeService(config, db, pipeline, new PurgeRepository(db), logger, clock);
     const admin = new AdminService(
       config,
       tenants,
       unitOfWork(db, (sql) => ({ tenants: new TenantRepository(sql) })),
       pipeline,
+      new ChangesRepository(db.sql),
       apiTokens,
       tokens,
       access,
@@ -102,7 +139,13 @@ export async function createContainer(
       auth: new AuthController(new AuthService(config, tenants, tokens, clock)),
       objects: new ObjectController(
         new ObjectService(config, new ObjectsRepository(db.sql), pipeline, writeStrategy, clock),
-        new KeySpaceService(config, new ObjectsRepository(db.sql), pipeline, cursorCodec(secret), clock),
+        new KeySpaceService(config, new ObjectsRepository(db.sql), pipeline, cursors, clock),
+        new HistoryService(new ObjectsRepository(db.sql), new HistoryRepository(db.sql), pipeline, cursors, clock),
+      ),
+      changes: new ChangesController(
+        new ChangesService(new ChangesRepository(db.sql)),
+        feed,
+        config.maxWatchersPerTenant,
       ),
       quota: new QuotaController(new LedgerRepository(db.sql)),
       health: new HealthController(db),
@@ -121,13 +164,21 @@ export async function createContainer(
       routes,
       authenticate: createTenantAuth(tokens, access),
       adminAuth: createAdminAuth(config.adminApiKeys, tokens),
+      feed,
       async start() {
         await purge.start();
+        retention.start();
         access.startPolling(logger);
       },
+      endStreams() {
+        feed.close();
+      },
       async close() {
+        feed.close();
         access.stopPolling();
         await purge.stop();
+        await retention.stop();
+        await feed.idle();
         await db.close();
       },
     };

@@ -4,11 +4,13 @@ import { objectRoutes, type ObjectController } from './features/objects';
 import { quotaRoutes, type QuotaController } from './features/quota';
 import { healthRoutes, type HealthController } from './features/health';
 import { adminRoutes, type AdminController } from './features/admin';
+import { changesRoutes, type ChangesController } from './features/changes';
 
 export interface Controllers {
   auth: AuthController;
   objects: ObjectController;
   quota: QuotaController;
+  changes: ChangesController;
   health: HealthController;
   admin: AdminController;
 }
@@ -19,6 +21,7 @@ export function routeTable(c: Controllers): RouteSpec[] {
     ...authRoutes(c.auth),
     ...objectRoutes(c.objects),
     ...quotaRoutes(c.quota),
+    ...changesRoutes(c.changes),
     ...healthRoutes(c.health),
     ...adminRoutes(c.admin),
   ];

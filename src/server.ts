@@ -39,6 +39,8 @@ export async function startService(
     (stopping ??= (async () => {
       // Stop accepting, let in-flight requests finish, then close idle keep-alive sockets and the pool.
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+      // Change streams never finish on their own: end them, and their clients resume elsewhere.
+      container.endStreams();
       server.closeIdleConnections();
       const deadline = setTimeout(() => server.closeAllConnections(), config.shutdownTimeoutSeconds * 1000);
       await closed;

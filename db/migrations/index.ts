@@ -6,6 +6,7 @@ import * as userNamesComparedExactly from './20261122000003_user_names_compared_
 import * as writeProcedures from './20261122000004_write_procedures';
 import * as writeSequenceAndVersionedProcedures from './20261201000005_write_sequence_and_versioned_procedures';
 import * as versionsMetadataAndLongKeys from './20261201000006_versions_metadata_and_long_keys';
+import * as historyAndChanges from './20261201000007_history_and_changes';
 
 /**
  * The migrations, in order. Listed here rather than found on disk so that the same code runs from src/ under
@@ -19,6 +20,7 @@ const migrations: Record<string, Knex.Migration> = {
   '20261122000004_write_procedures': writeProcedures,
   '20261201000005_write_sequence_and_versioned_procedures': writeSequenceAndVersionedProcedures,
   '20261201000006_versions_metadata_and_long_keys': versionsMetadataAndLongKeys,
+  '20261201000007_history_and_changes': historyAndChanges,
 };
 
 export const migrationSource: Knex.MigrationSource<string> = {

@@ -26,6 +26,12 @@ export interface Config {
   maxBatchBytes: number;
   maxBatchItemBytes: number;
   maxBodyBytes: number;
+  /** Previous versions new tenants keep per key (0: no history). */
+  historyDepth: number;
+  changeRetentionSeconds: number;
+  changeMaxRows: number;
+  changePollMs: number;
+  maxWatchersPerTenant: number;
   purgeIntervalSeconds: number;
   purgeChunkRows: number;
   webConcurrency: number;
@@ -79,6 +85,7 @@ export function projectRoot(): string {
 
 export const GIB = 1024 * 1024 * 1024;
 const MAX_KEY_CHARS = 512;
+export const MAX_HISTORY_DEPTH = 100;
 
 export function loadConfig(env: Env = process.env, overrides: Partial<Config> = {}): Config {
   const nodeEnv = env.NODE_ENV === 'production' || env.NODE_ENV === 'test' ? env.NODE_ENV : 'development';
@@ -109,6 +116,11 @@ export function loadConfig(env: Env = process.env, overrides: Partial<Config> = 
     maxBatchBytes,
     maxBatchItemBytes: integer(env, 'MAX_BATCH_ITEM_BYTES', maxBatchBytes, 1),
     maxBodyBytes: integer(env, 'MAX_BODY_BYTES', 8 * 1024 * 1024, 1024),
+    historyDepth: integer(env, 'HISTORY_DEPTH', 0, 0),
+    changeRetentionSeconds: integer(env, 'CHANGE_RETENTION_SECONDS', 3600, 1),
+    changeMaxRows: integer(env, 'CHANGE_MAX_ROWS', 1_000_000, 1),
+    changePollMs: integer(env, 'CHANGE_POLL_MS', 100, 10),
+    maxWatchersPerTenant: integer(env, 'MAX_WATCHERS_PER_TENANT', 10, 1),
     purgeIntervalSeconds: integer(env, 'PURGE_INTERVAL_SECONDS', 60, 1),
     purgeChunkRows: integer(env, 'PURGE_CHUNK_ROWS', 1000, 1),
     webConcurrency: integer(env, 'WEB_CONCURRENCY', databaseUrl ? os.availableParallelism() : 1, 1),
@@ -131,6 +143,9 @@ export function loadConfig(env: Env = process.env, overrides: Partial<Config> = 
   }
   if (config.databaseUrl === undefined && config.webConcurrency > 1) {
     throw new ConfigError('WEB_CONCURRENCY must be 1 with the embedded SQLite database (set DATABASE_URL for more)');
+  }
+  if (config.historyDepth > MAX_HISTORY_DEPTH) {
+    throw new ConfigError(`HISTORY_DEPTH may be at most ${MAX_HISTORY_DEPTH} versions per key`);
   }
   if (config.maxKeyChars > MAX_KEY_CHARS) {
     // The key column and its index hold 512 code points of 4-byte UTF-8 (2048 bytes).

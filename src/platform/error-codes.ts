@@ -36,14 +36,18 @@ export const ERROR_STATUS = {
   TENANT_NOT_FOUND: 404,
   TOKEN_NOT_FOUND: 404,
   METHOD_NOT_ALLOWED: 405,
+  NOT_ACCEPTABLE: 406,
   // 409: the name is taken. Self-registration answers it with 400, as the Go service did.
   USER_EXISTS: 409,
   // 412: the If-Match / If-None-Match (or a batch item's if_version / if_absent) did not hold; nothing was written.
   PRECONDITION_FAILED: 412,
+  // 410: the change feed no longer keeps changes that old; re-list, then follow from `oldest_revision`.
+  REVISION_COMPACTED: 410,
   PAYLOAD_TOO_LARGE: 413,
   UNSUPPORTED_MEDIA_TYPE: 415,
   UNSUPPORTED_ENCODING: 415,
   UNSUPPORTED_CHARSET: 415,
+  TOO_MANY_WATCHERS: 429,
   // 5xx: the service's side.
   INTERNAL: 500,
   ADMIN_DISABLED: 503,

@@ -135,11 +135,18 @@ export interface TestTenant {
   auth: { Authorization: string };
 }
 
-/** A tenant made straight in the database with a token signed like a login token: fast, for bulk tests. */
-export async function makeTenant(h: Harness, provisioned = 1024 * 1024): Promise<TestTenant> {
+/**
+ * A tenant made straight in the database with a token signed like a login token: fast, for bulk tests. It keeps
+ * `historyDepth` versions per key (default: the harness's HISTORY_DEPTH, 0 unless set).
+ */
+export async function makeTenant(
+  h: Harness,
+  provisioned = 1024 * 1024,
+  historyDepth = h.config.historyDepth,
+): Promise<TestTenant> {
   const name = uniqueName();
   const id = (await new TenantRepository(h.db.sql).create(
-    { userName: name, passwordHash: null, provisioned },
+    { userName: name, passwordHash: null, provisioned, historyDepth },
     Date.now(),
   )) as number;
   const { token } = h.tokens.issue({ tenantId: id, scopes: LOGIN_SCOPES, tokenVersion: 0 }, h.clock.nowSeconds());

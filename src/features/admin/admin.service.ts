@@ -1,10 +1,11 @@
 import crypto from 'node:crypto';
 import type { Config } from '../../platform/config';
 import { AppError } from '../../platform/errors';
-import type { Clock } from '../../platform/clock';
+import { momentOf, rfc3339, type Clock } from '../../platform/clock';
 import type { Scope } from '../../platform/principal';
 import type { UnitOfWork } from '../../platform/db/unit-of-work';
 import type { WritePipeline } from '../objects';
+import type { ChangesRepository } from '../changes';
 import type { ApiTokenRecord, ApiTokenRepository, TenantChanges, TenantRecord, TenantRepository } from '../tenants';
 import { hashPassword, type TenantAccess, type TokenService } from '../auth';
 
@@ -15,6 +16,8 @@ export interface TenantView {
   utilised: number;
   objects: number;
   suspended: boolean;
+  history_depth: number;
+  history_bytes: number;
   created_at: string;
 }
 
@@ -22,12 +25,14 @@ export interface CreateTenantRequest {
   user_name: string;
   password?: string;
   provisioned_capacity: number;
+  history_depth?: number;
 }
 
 export interface UpdateTenantRequest {
   provisioned_capacity?: number;
   suspended?: boolean;
   password?: string;
+  history_depth?: number;
 }
 
 export interface CreateTokenRequest {
@@ -63,6 +68,7 @@ export class AdminService {
     private readonly tenants: TenantRepository,
     private readonly tenantsUow: UnitOfWork<{ tenants: TenantRepository }>,
     private readonly pipeline: WritePipeline,
+    private readonly changes: ChangesRepository,
     private readonly apiTokens: ApiTokenRepository,
     private readonly tokens: TokenService,
     private readonly access: TenantAccess,
@@ -72,7 +78,12 @@ export class AdminService {
   async createTenant(body: CreateTenantRequest): Promise<TenantView> {
     const passwordHash = body.password === undefined ? null : await hashPassword(body.password);
     const id = await this.tenants.create(
-      { userName: body.user_name, passwordHash, provisioned: body.provisioned_capacity },
+      {
+        userName: body.user_name,
+        passwordHash,
+        provisioned: body.provisioned_capacity,
+        historyDepth: body.history_depth ?? this.config.historyDepth,
+      },
       this.clock.nowMs(),
     );
     if (id === undefined) throw new AppError('USER_EXISTS', 'user already exists');
@@ -99,6 +110,7 @@ export class AdminService {
     const changes: TenantChanges = {};
     if (body.provisioned_capacity !== undefined) changes.provisioned = body.provisioned_capacity;
     if (body.suspended !== undefined) changes.suspended = body.suspended;
+    if (body.history_depth !== undefined) changes.historyDepth = body.history_depth;
     if (body.password !== undefined) changes.passwordHash = await hashPassword(body.password);
     if (!(await this.tenants.update(id, changes, this.clock.nowMs()))) throw tenantNotFound();
     await this.access.changed({ tenantId: id });
@@ -115,7 +127,9 @@ export class AdminService {
     const now = this.clock.nowMs();
     if (!(await this.tenantsUow.run(({ tenants }) => tenants.markDeleted(id, now)))) throw tenantNotFound();
     await this.access.changed({ tenantId: id });
-    while ((await this.pipeline.removeTenantChunk(id, this.config.purgeChunkRows, this.clock.nowSeconds())) > 0);
+    while ((await this.pipeline.removeTenantChunk(id, this.config.purgeChunkRows, momentOf(this.clock))) > 0);
+    while ((await this.pipeline.removeTenantHistoryChunk(id, this.config.purgeChunkRows)) > 0);
+    await this.changes.eraseTenant(id, this.config.purgeChunkRows);
     await this.tenants.removeTokens(id);
     await this.tenants.sweepTombstones(now - TOMBSTONE_MS);
   }
@@ -164,6 +178,8 @@ function tenantView(r: TenantRecord): TenantView {
     utilised: r.utilised,
     objects: r.objects,
     suspended: r.suspended,
+    history_depth: r.historyDepth,
+    history_bytes: r.historyBytes,
     created_at: rfc3339(r.createdAtMs),
   };
 }
@@ -176,10 +192,6 @@ function tokenView(r: ApiTokenRecord): TokenView {
     created_at: rfc3339(r.createdAtMs),
     expires_at: r.expiresAt === null ? null : rfc3339(r.expiresAt * 1000),
   };
-}
-
-function rfc3339(ms: number): string {
-  return new Date(ms).toISOString().replace(/\.\d{3}Z$/, 'Z');
 }
 
 function encodeCursor(lastId: number): string {

@@ -1,6 +1,6 @@
 import type { Config } from '../../platform/config';
 import { AppError, tenantSuspended } from '../../platform/errors';
-import type { Clock } from '../../platform/clock';
+import { rfc3339, type Clock } from '../../platform/clock';
 import type { TenantRepository } from '../tenants';
 import { DECOY_HASH, hashPassword, verifyPassword } from './password';
 import { LOGIN_SCOPES, type TokenService } from './token-service';
@@ -47,7 +47,10 @@ export class AuthService {
       );
     }
     const passwordHash = await hashPassword(body.password);
-    const id = await this.tenants.create({ userName, passwordHash, provisioned: capacity }, this.clock.nowMs());
+    const id = await this.tenants.create(
+      { userName, passwordHash, provisioned: capacity, historyDepth: this.config.historyDepth },
+      this.clock.nowMs(),
+    );
     // 400, not USER_EXISTS's 409: the Go service's clients expect it.
     if (id === undefined) throw new AppError('USER_EXISTS', 'user already exists', { status: 400 });
     return { id, user_name: userName, provisioned_capacity: capacity };
@@ -66,6 +69,6 @@ export class AuthService {
       { tenantId: tenant.id, scopes: LOGIN_SCOPES, tokenVersion: tenant.tokenVersion },
       this.clock.nowSeconds(),
     );
-    return { token, expires_at: expiresAt.toISOString().replace(/\.\d{3}Z$/, 'Z') };
+    return { token, expires_at: rfc3339(expiresAt.getTime()) };
   }
 }

@@ -72,6 +72,16 @@ export class ChangesRepository {
     return rows.map((row) => this.change(row));
   }
 
+  /** Every change of one revision, in order. */
+  async ofRevision(tenantId: number, revision: number, values: boolean): Promise<Change[]> {
+    const columns = `revision, seq, type, k, size, expires_at, metadata${values ? ', value' : ''}`;
+    const rows = await this.sql.select(
+      `SELECT ${columns} FROM changes WHERE tenant_id = ? AND revision = ? ORDER BY seq`,
+      [tenantId, revision],
+    );
+    return rows.map((row) => this.change(row));
+  }
+
   /** The newest revision of each tenant whose changes retention has dropped (absent: none dropped yet). */
   async floors(tenantIds: number[]): Promise<Map<number, number>> {
     if (tenantIds.length === 0) return new Map();
@@ -123,6 +133,21 @@ export class ChangesRepository {
     ]);
     if (!edge) return 0;
     return this.trimOlderThan(Number(edge.created_at) + 1, limit);
+  }
+
+  /** A deleted tenant's change records, floor and stream leases, a bounded chunk of records at a time. */
+  async eraseTenant(tenantId: number, chunk: number): Promise<void> {
+    for (;;) {
+      const [edge] = await this.sql.select(
+        'SELECT revision FROM changes WHERE tenant_id = ? ORDER BY revision LIMIT 1 OFFSET ?',
+        [tenantId, chunk],
+      );
+      if (!edge) break;
+      await this.sql.execute('DELETE FROM changes WHERE tenant_id = ? AND revision < ?', [tenantId, edge.revision]);
+    }
+    await this.sql.execute('DELETE FROM changes WHERE tenant_id = ?', [tenantId]);
+    await this.sql.execute('DELETE FROM change_floors WHERE tenant_id = ?', [tenantId]);
+    await this.sql.execute('DELETE FROM feed_watchers WHERE tenant_id = ?', [tenantId]);
   }
 
   /** Floors only rise: another trimmer may have raised this one further meanwhile. */

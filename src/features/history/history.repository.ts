@@ -18,10 +18,11 @@ export interface HistoryRef {
   key: string;
   version: number;
   size: number;
+  deleted: boolean;
 }
 
 const placeholders = (n: number): string => Array<string>(n).fill('?').join(', ');
-const REF = 'k, version, size';
+const REF = 'k, version, size, deleted';
 
 /** SQL on object_history, and nothing else; the caller holds the tenant's lock for every change. */
 export class HistoryRepository {
@@ -38,11 +39,17 @@ export class HistoryRepository {
     return rows.map((r) => this.ref(r));
   }
 
-  /** The tenant's oldest kept versions across all its keys, after `after` (a version), locked. */
-  async lockOldest(tenantId: number, after: number, limit: number): Promise<HistoryRef[]> {
+  /**
+   * The tenant's oldest kept versions across all its keys (lowest version first; a batch's keys share one), after
+   * `after`, locked.
+   */
+  async lockOldest(tenantId: number, after: HistoryRef | undefined, limit: number): Promise<HistoryRef[]> {
+    const [where, bindings] = after
+      ? ['AND (version > ? OR (version = ? AND k > ?))', [after.version, after.version, after.key]]
+      : ['', []];
     const rows = await this.sql.select(
-      `SELECT ${REF} FROM object_history WHERE tenant_id = ? AND version > ? ORDER BY version LIMIT ?${this.sql.dialect.forUpdate}`,
-      [tenantId, after, limit],
+      `SELECT ${REF} FROM object_history WHERE tenant_id = ? ${where} ORDER BY version, k LIMIT ?${this.sql.dialect.forUpdate}`,
+      [tenantId, ...bindings, limit],
     );
     return rows.map((r) => this.ref(r));
   }
@@ -94,7 +101,12 @@ export class HistoryRepository {
   }
 
   private ref(row: Row): HistoryRef {
-    return { key: this.sql.dialect.keyText(row.k), version: Number(row.version), size: Number(row.size) };
+    return {
+      key: this.sql.dialect.keyText(row.k),
+      version: Number(row.version),
+      size: Number(row.size),
+      deleted: Boolean(row.deleted),
+    };
   }
 
   private entry(row: Row): HistoryEntry {

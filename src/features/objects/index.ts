@@ -12,5 +12,6 @@ export {
 } from './write-strategies';
 export { ObjectService } from './objects.service';
 export { KeySpaceService } from './key-space.service';
+export { HistoryService } from './history.service';
 export { ObjectController } from './objects.controller';
 export { objectRoutes } from './objects.routes';

@@ -1,5 +1,5 @@
 import type { Config } from '../../platform/config';
-import type { Clock } from '../../platform/clock';
+import { momentOf, type Clock } from '../../platform/clock';
 import type { CursorCodec } from '../../platform/cursor';
 import { AppError } from '../../platform/errors';
 import { prefixRange } from '../../platform/db/prefix-range';
@@ -103,7 +103,7 @@ export class KeySpaceService {
       );
     }
     this.checkKeys(keys);
-    return this.pipeline.delete(tenantId, keys, this.clock.nowSeconds());
+    return this.pipeline.delete(tenantId, keys, momentOf(this.clock));
   }
 
   /**
@@ -118,7 +118,7 @@ export class KeySpaceService {
     let after: string | undefined;
     let deleted = 0;
     for (;;) {
-      const step = await this.pipeline.deleteRangeChunk(tenantId, range, after, chunk, this.clock.nowSeconds());
+      const step = await this.pipeline.deleteRangeChunk(tenantId, range, after, chunk, momentOf(this.clock));
       deleted += step.deleted;
       if (step.removed < chunk) return deleted;
       after = step.lastKey;

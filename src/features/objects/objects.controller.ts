@@ -1,9 +1,11 @@
 import type { Request, Response } from 'express';
 import { AppError, quotaExceeded, tenantGone } from '../../platform/errors';
 import { tenantOf } from '../../platform/http/tenant-of';
+import { rfc3339 } from '../../platform/clock';
 import type { ObjectRequest, ObjectService, ObjectView } from './objects.service';
 import type { KeySpaceService, ListQuery } from './key-space.service';
 import type { WriteOutcome } from './write-model';
+import type { HistoryService } from './history.service';
 import { notModified, preconditionFailed, setEtag, writePrecondition } from './preconditions';
 
 /** HTTP in, HTTP out for objects; the rules are in the services and the write pipeline. */
@@ -11,6 +13,7 @@ export class ObjectController {
   constructor(
     private readonly objects: ObjectService,
     private readonly keySpace: KeySpaceService,
+    private readonly history: HistoryService,
   ) {}
 
   put = async (req: Request, res: Response): Promise<void> => {
@@ -19,9 +22,16 @@ export class ObjectController {
     res.status(201).end();
   };
 
-  /** GET and HEAD: HEAD answers the same status and headers (ETag, Content-Length), without the body. */
+  /**
+   * GET and HEAD: HEAD answers the same status and headers (ETag, Content-Length), without the body. `?version=`
+   * reads that version, live or kept.
+   */
   get = async (req: Request, res: Response): Promise<void> => {
-    const view = await this.objects.get(tenantOf(req), keyOf(req));
+    const version = (res.locals.query as { version?: number } | undefined)?.version;
+    const view =
+      version === undefined
+        ? await this.objects.get(tenantOf(req), keyOf(req))
+        : await this.history.version(tenantOf(req), keyOf(req), version);
     setEtag(res, view.version);
     if (notModified(req, view.version)) {
       res.status(304).end();
@@ -40,6 +50,28 @@ export class ObjectController {
     const outcome = await this.objects.putBatch(tenantOf(req), req.body as ObjectRequest[]);
     setEtag(res, written(outcome, false).version);
     res.status(201).end();
+  };
+
+  versions = async (req: Request, res: Response): Promise<void> => {
+    const page = await this.history.page(
+      tenantOf(req),
+      keyOf(req),
+      res.locals.query as { limit?: number; before?: string },
+    );
+    const items = page.items.map(
+      (v) =>
+        `{"version":${v.version},"value":${v.valueJson ?? 'null'}${metadataField(v.metadataJson)},"ttl":${v.ttl},` +
+        `"deleted":${v.deleted},"written_at":${v.writtenAtMs === null ? 'null' : JSON.stringify(rfc3339(v.writtenAtMs))}}`,
+    );
+    res
+      .status(200)
+      .type('application/json')
+      .send(`{"items":[${items.join(',')}],"cursor":${JSON.stringify(page.cursor)}}`);
+  };
+
+  clearVersions = async (req: Request, res: Response): Promise<void> => {
+    await this.history.clear(tenantOf(req), keyOf(req));
+    res.status(204).end();
   };
 
   getMany = async (req: Request, res: Response): Promise<void> => {

@@ -1,5 +1,5 @@
 import type { Sql, Row } from '../../platform/db/sql';
-import type { LockedRow, ObjectWrite } from './write-model';
+import type { LockedRow } from './write-model';
 
 /** An object as a read returns it: `value` and `metadata` are stored compact JSON text. */
 export interface StoredObject {
@@ -10,6 +10,8 @@ export interface StoredObject {
   /** Unix seconds, or null for never. */
   expiresAt: number | null;
   version: number;
+  /** When the write that made this version was (ms); null for objects written before it was recorded. */
+  writtenAtMs: number | null;
 }
 
 /** A listing entry: the stored object without its value unless it was asked for. */
@@ -21,24 +23,37 @@ export interface KeyRange {
   to: string | undefined;
 }
 
-/** A row to write: the object, the version it takes, and whether its key has a row already. */
-export type RowWrite = ObjectWrite & { version: number; exists: boolean };
+/** A row to write: the object, the version it takes and when, and whether its key has a row already. */
+export interface RowWrite {
+  key: string;
+  value: string;
+  metadata: string | null;
+  size: number;
+  expiresAt: number | null;
+  version: number;
+  writtenAtMs?: number | null;
+  exists: boolean;
+}
 
-const COLUMNS = 'k, value, metadata, size, expires_at, version';
-const LOCKED_COLUMNS = 'k, size, version, expires_at';
+const COLUMNS = 'k, value, metadata, size, expires_at, version, written_at';
+const LOCKED_COLUMNS = 'k, size, version, expires_at, metadata';
+/** Where the tenant keeps history, a replaced row becomes a kept version: read it whole. */
+const KEPT_COLUMNS = `${LOCKED_COLUMNS}, value, written_at`;
 // The hottest statement: the key is known, so it is not read back.
-const GET = 'SELECT value, metadata, size, expires_at, version FROM objects WHERE tenant_id = ? AND k = ?';
+const GET = 'SELECT value, metadata, size, expires_at, version, written_at FROM objects WHERE tenant_id = ? AND k = ?';
 const INSERT_ONE =
-  'INSERT INTO objects (tenant_id, k, value, metadata, size, expires_at, version) VALUES (?, ?, ?, ?, ?, ?, ?)';
+  'INSERT INTO objects (tenant_id, k, value, metadata, size, expires_at, version, written_at) ' +
+  'VALUES (?, ?, ?, ?, ?, ?, ?, ?)';
 const UPDATE_ONE =
-  'UPDATE objects SET value = ?, metadata = ?, size = ?, expires_at = ?, version = ? WHERE tenant_id = ? AND k = ?';
+  'UPDATE objects SET value = ?, metadata = ?, size = ?, expires_at = ?, version = ?, written_at = ? ' +
+  'WHERE tenant_id = ? AND k = ?';
 const NEXT_EXPIRED_TENANT = 'SELECT tenant_id FROM objects WHERE expires_at <= ? ORDER BY expires_at LIMIT 1';
 const LIVE = '(expires_at IS NULL OR expires_at > ?)';
 
 const placeholders = (n: number): string => Array<string>(n).fill('?').join(', ');
 /** The rows of `n` keys of a tenant, with the dialect's locking suffix. */
-const lockKeysSql = (n: number, forUpdate: string): string =>
-  `SELECT ${LOCKED_COLUMNS} FROM objects WHERE tenant_id = ? AND k IN (${placeholders(n)})${forUpdate}`;
+const lockKeysSql = (n: number, forUpdate: string, whole = false): string =>
+  `SELECT ${whole ? KEPT_COLUMNS : LOCKED_COLUMNS} FROM objects WHERE tenant_id = ? AND k IN (${placeholders(n)})${forUpdate}`;
 
 /** The objects of `n` keys of a tenant. */
 const getManySql = (n: number): string =>
@@ -46,7 +61,7 @@ const getManySql = (n: number): string =>
 
 /** A page of live objects of a key range: bindings tenant, the range (and `after`), now, limit. */
 const listSql = (where: string, withValues: boolean): string =>
-  `SELECT ${withValues ? COLUMNS : 'k, metadata, size, expires_at, version'} FROM objects ` +
+  `SELECT ${withValues ? COLUMNS : 'k, metadata, size, expires_at, version, written_at'} FROM objects ` +
   `WHERE tenant_id = ? AND ${where} AND ${LIVE} ORDER BY k LIMIT ?`;
 
 /** `k >= ? [AND k < ?] [AND k > ?]`: a key range, after a key already seen. */
@@ -115,11 +130,11 @@ export class ObjectsRepository {
     return Number(row?.n ?? 0);
   }
 
-  /** The rows of these keys that exist, locked. */
-  async lockKeys(tenantId: number, keys: string[]): Promise<Map<string, LockedRow>> {
+  /** The rows of these keys that exist, locked; `whole`: with their values, to be kept as versions. */
+  async lockKeys(tenantId: number, keys: string[], whole: boolean): Promise<Map<string, LockedRow>> {
     const found = new Map<string, LockedRow>();
     for (const slice of this.slices(keys)) {
-      const rows = await this.sql.select(lockKeysSql(slice.length, this.forUpdate), [tenantId, ...slice]);
+      const rows = await this.sql.select(lockKeysSql(slice.length, this.forUpdate, whole), [tenantId, ...slice]);
       for (const row of rows) {
         const locked = this.locked(row);
         found.set(locked.key, locked);
@@ -139,10 +154,16 @@ export class ObjectsRepository {
   }
 
   /** Up to `limit` of the tenant's objects in a key range after `after`, whatever their expiry, locked. */
-  async lockRange(tenantId: number, range: KeyRange, after: string | undefined, limit: number): Promise<LockedRow[]> {
+  async lockRange(
+    tenantId: number,
+    range: KeyRange,
+    after: string | undefined,
+    limit: number,
+    whole: boolean,
+  ): Promise<LockedRow[]> {
     const where = rangeSql(range, after);
     const rows = await this.sql.select(
-      `SELECT ${LOCKED_COLUMNS} FROM objects WHERE tenant_id = ? AND ${where.sql} ORDER BY k LIMIT ?${this.forUpdate}`,
+      `SELECT ${whole ? KEPT_COLUMNS : LOCKED_COLUMNS} FROM objects WHERE tenant_id = ? AND ${where.sql} ORDER BY k LIMIT ?${this.forUpdate}`,
       [tenantId, ...where.bindings, limit],
     );
     return rows.map((r) => this.locked(r));
@@ -167,10 +188,29 @@ export class ObjectsRepository {
   async write(tenantId: number, writes: RowWrite[]): Promise<void> {
     if (writes.length === 1) {
       const [w] = writes;
+      const written = w.writtenAtMs ?? null;
       if (w.exists) {
-        await this.sql.execute(UPDATE_ONE, [w.value, w.metadata, w.size, w.expiresAt, w.version, tenantId, w.key]);
+        await this.sql.execute(UPDATE_ONE, [
+          w.value,
+          w.metadata,
+          w.size,
+          w.expiresAt,
+          w.version,
+          written,
+          tenantId,
+          w.key,
+        ]);
       } else {
-        await this.sql.execute(INSERT_ONE, [tenantId, w.key, w.value, w.metadata, w.size, w.expiresAt, w.version]);
+        await this.sql.execute(INSERT_ONE, [
+          tenantId,
+          w.key,
+          w.value,
+          w.metadata,
+          w.size,
+          w.expiresAt,
+          w.version,
+          written,
+        ]);
       }
       return;
     }
@@ -182,10 +222,11 @@ export class ObjectsRepository {
       size: w.size,
       expires_at: w.expiresAt,
       version: w.version,
+      written_at: w.writtenAtMs ?? null,
     }));
     await this.sql.insert('objects', rows, {
       key: ['tenant_id', 'k'],
-      update: ['value', 'metadata', 'size', 'expires_at', 'version'],
+      update: ['value', 'metadata', 'size', 'expires_at', 'version', 'written_at'],
     });
   }
 
@@ -212,6 +253,8 @@ export class ObjectsRepository {
       size: Number(row.size),
       version: Number(row.version),
       expiresAt: numberOrNull(row.expires_at),
+      metadata: (row.metadata as string | null) ?? null,
+      ...(row.value === undefined ? {} : { value: row.value as string, writtenAtMs: numberOrNull(row.written_at) }),
     };
   }
 
@@ -223,6 +266,7 @@ export class ObjectsRepository {
       size: Number(row.size),
       expiresAt: numberOrNull(row.expires_at),
       version: Number(row.version),
+      writtenAtMs: numberOrNull(row.written_at),
     };
   }
 }

@@ -7,6 +7,21 @@ const write = { scope: 'write' } as const;
 export function objectRoutes(c: ObjectController): RouteSpec[] {
   return [
     { method: 'post', path: '/api/object', operationId: 'putObject', access: write, handler: c.put },
+    // Before `/api/object/*key`, which would take `a/history` for a key: a key ending in /history is sent %2F-encoded.
+    {
+      method: 'get',
+      path: '/api/object/*key/history',
+      operationId: 'getObjectHistory',
+      access: read,
+      handler: c.versions,
+    },
+    {
+      method: 'delete',
+      path: '/api/object/*key/history',
+      operationId: 'deleteObjectHistory',
+      access: write,
+      handler: c.clearVersions,
+    },
     // `*key`: a key may hold "/", sent as is or as %2F (objects.controller.ts keyOf).
     { method: 'get', path: '/api/object/*key', operationId: 'getObject', access: read, handler: c.get },
     { method: 'head', path: '/api/object/*key', operationId: 'headObject', access: read, handler: c.get },

@@ -1,6 +1,6 @@
 import type { Config } from '../../platform/config';
 import { AppError, objectNotFound } from '../../platform/errors';
-import type { Clock } from '../../platform/clock';
+import { momentOf, type Clock } from '../../platform/clock';
 import type { ObjectsRepository, StoredObject } from './objects.repository';
 import type { WritePipeline } from './write-pipeline';
 import type { WriteStrategy } from './write-strategies';
@@ -69,9 +69,9 @@ export class ObjectService {
   }
 
   put(tenantId: number, request: ObjectRequest, precondition: Precondition | undefined): Promise<WriteOutcome> {
-    const now = this.clock.nowSeconds();
-    const write = this.toWrite(request, this.single, now);
-    return this.strategy.putOne(tenantId, { ...write, precondition }, now);
+    const at = momentOf(this.clock);
+    const write = this.toWrite(request, this.single, at.seconds);
+    return this.strategy.putOne(tenantId, { ...write, precondition }, at);
   }
 
   putBatch(tenantId: number, requests: ObjectRequest[]): Promise<WriteOutcome> {
@@ -81,14 +81,14 @@ export class ObjectService {
         'BATCH_TOO_MANY_ITEMS',
       );
     }
-    const now = this.clock.nowSeconds();
+    const at = momentOf(this.clock);
     distinct(
       requests.map((r) => r.key),
       (index, key) => `batch item ${index}: key "${key}" appears twice in the batch`,
     );
     let total = 0;
     const writes = requests.map((request, index) => {
-      const write = this.toWrite(request, this.batchItem, now, index);
+      const write = this.toWrite(request, this.batchItem, at.seconds, index);
       total += write.size;
       return write;
     });
@@ -98,12 +98,12 @@ export class ObjectService {
         'BATCH_TOO_LARGE',
       );
     }
-    return this.pipeline.put(tenantId, writes, now);
+    return this.pipeline.put(tenantId, writes, at);
   }
 
   delete(tenantId: number, key: string, precondition: Precondition | undefined): Promise<WriteOutcome> {
     checkKey(key);
-    return this.strategy.deleteOne(tenantId, key, this.clock.nowSeconds(), precondition);
+    return this.strategy.deleteOne(tenantId, key, momentOf(this.clock), precondition);
   }
 
   private toWrite(request: ObjectRequest, limits: ValueLimits, now: number, index?: number): ObjectWrite {

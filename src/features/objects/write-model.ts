@@ -17,19 +17,29 @@ export interface ObjectWrite {
   precondition?: Precondition;
 }
 
-/** A stored object as the write that replaces or removes it sees it, read with a locking read. */
+/**
+ * A stored object as the write that replaces or removes it sees it, read with a locking read. Its value and
+ * metadata are read only where the tenant keeps history (they become a kept version).
+ */
 export interface LockedRow {
   key: string;
   size: number;
   version: number;
   expiresAt: number | null;
+  value?: string;
+  metadata?: string | null;
+  writtenAtMs?: number | null;
 }
 
 export type WriteCommand =
   /** Creates or replaces these objects (distinct keys), all or none. */
   | { kind: 'put'; writes: ObjectWrite[] }
-  /** Deletes these keys (distinct), all or none; a key that is not there is no error. */
-  | { kind: 'delete'; keys: string[]; precondition?: Precondition };
+  /**
+   * Removes these keys (distinct), all or none; a key that is not there is no error. `delete` is a client's
+   * (kept in history, where the tenant keeps it); `expire` the purge's and `erase` a tenant deletion's (neither
+   * keeps anything).
+   */
+  | { kind: 'delete' | 'expire' | 'erase'; keys: string[]; precondition?: Precondition };
 
 /** A key whose precondition did not hold, and the version it has (null: it does not exist). */
 export interface FailedPrecondition {
@@ -52,7 +62,7 @@ export function isExpired(expiresAt: number | null, nowSeconds: number): boolean
 }
 
 /** The version a key has for a reader at `now`: expired objects are absent. */
-export function liveVersion(row: LockedRow | undefined, now: number): number | null {
+export function liveVersion(row: Pick<LockedRow, 'version' | 'expiresAt'> | undefined, now: number): number | null {
   return row && !isExpired(row.expiresAt, now) ? row.version : null;
 }
 

@@ -2,6 +2,7 @@ import type { Logger } from '../../platform/logger';
 import type { Db } from '../../platform/db/database';
 import { retried } from '../../platform/db/retry';
 import type { Row } from '../../platform/db/sql';
+import type { Moment } from '../../platform/clock';
 import type { ObjectWrite, Precondition, WriteOutcome } from './write-model';
 import type { WritePipeline } from './write-pipeline';
 
@@ -11,17 +12,17 @@ import type { WritePipeline } from './write-pipeline';
  */
 export interface WriteStrategy {
   readonly name: 'procedure' | 'transaction';
-  putOne(tenantId: number, write: ObjectWrite, now: number): Promise<WriteOutcome>;
-  deleteOne(tenantId: number, key: string, now: number, precondition?: Precondition): Promise<WriteOutcome>;
+  putOne(tenantId: number, write: ObjectWrite, at: Moment): Promise<WriteOutcome>;
+  deleteOne(tenantId: number, key: string, at: Moment, precondition?: Precondition): Promise<WriteOutcome>;
 }
 
 /**
  * The stored procedures of the MySQL strategy, by the version this release expects (migration
- * 20261201000006). A name carries its version, so that a procedure of another release is never called.
+ * 20261201000007). A name carries its version, so that a procedure of another release is never called.
  */
 export const WRITE_PROCEDURES = {
-  put: 'tenantkv_put_v3',
-  delete: 'tenantkv_delete_v3',
+  put: 'tenantkv_put_v4',
+  delete: 'tenantkv_delete_v4',
 } as const;
 
 export const PROCEDURE_SQL = {
@@ -46,40 +47,50 @@ function failedOn(key: string, result: Row): WriteOutcome {
 export function transactionStrategy(pipeline: WritePipeline): WriteStrategy {
   return {
     name: 'transaction',
-    putOne: (tenantId, write, now) => pipeline.put(tenantId, [write], now),
-    deleteOne: (tenantId, key, now, precondition) => pipeline.delete(tenantId, [key], now, precondition),
+    putOne: (tenantId, write, at) => pipeline.put(tenantId, [write], at),
+    deleteOne: (tenantId, key, at, precondition) => pipeline.delete(tenantId, [key], at, precondition),
   };
 }
 
 /**
  * MySQL: the same story as the pipeline in one round trip, statements parsed once by the server
- * (docs/BENCHMARKS.md). The procedure decides only what the pipeline decides before its reclaim step: a write
- * it refuses for quota goes to the pipeline, which reclaims the tenant's expired objects and decides again.
+ * (docs/BENCHMARKS.md), its change record included. The procedure decides only what the pipeline decides before
+ * its reclaim step, and only for tenants that keep no history: a write it refuses for quota goes to the
+ * pipeline, which reclaims the tenant's expired objects and decides again, and so does any write of a tenant
+ * with history.
  */
-export function procedureStrategy(db: Db, pipeline: WritePipeline): WriteStrategy {
+export function procedureStrategy(
+  db: Db,
+  pipeline: WritePipeline,
+  committed: (tenantId: number) => void,
+): WriteStrategy {
   return {
     name: 'procedure',
-    async putOne(tenantId, write, now) {
+    async putOne(tenantId, write, at) {
       const [kind, versions] = procedureCondition(write.precondition);
       const [[result]] = await retried(db.dialect, () =>
         db.sql.call(PROCEDURE_SQL.put, [
           ...[tenantId, write.key, write.value, write.metadata, write.size, write.expiresAt],
-          ...[now, kind, versions],
+          ...[at.ms, kind, versions],
         ]),
       );
       if (!Number(result.tenant)) return { status: 'no_tenant' };
+      if (Number(result.history)) return pipeline.put(tenantId, [write], at);
       if (!Number(result.cond)) return failedOn(write.key, result);
-      if (Number(result.ok)) return { status: 'written', version: Number(result.version), deleted: 0 };
-      return pipeline.put(tenantId, [write], now);
+      if (!Number(result.ok)) return pipeline.put(tenantId, [write], at);
+      committed(tenantId);
+      return { status: 'written', version: Number(result.version), deleted: 0 };
     },
-    async deleteOne(tenantId, key, now, precondition) {
+    async deleteOne(tenantId, key, at, precondition) {
       const [kind, versions] = procedureCondition(precondition);
       const [[result]] = await retried(db.dialect, () =>
-        db.sql.call(PROCEDURE_SQL.delete, [tenantId, key, now, kind, versions]),
+        db.sql.call(PROCEDURE_SQL.delete, [tenantId, key, at.ms, kind, versions]),
       );
       if (!Number(result.tenant)) return { status: 'no_tenant' };
+      if (Number(result.history)) return pipeline.delete(tenantId, [key], at, precondition);
       if (!Number(result.cond)) return failedOn(key, result);
       if (result.version === null) return { status: 'unchanged', deleted: 0 };
+      committed(tenantId);
       return { status: 'written', version: Number(result.version), deleted: Number(result.deleted) };
     },
   };
@@ -89,7 +100,12 @@ export function procedureStrategy(db: Db, pipeline: WritePipeline): WriteStrateg
  * The procedure strategy where this release's procedures are installed, else the transaction strategy, said in
  * the log: a database user without CREATE ROUTINE, or a migration that could not create them, is not an error.
  */
-export async function chooseWriteStrategy(db: Db, pipeline: WritePipeline, logger: Logger): Promise<WriteStrategy> {
+export async function chooseWriteStrategy(
+  db: Db,
+  pipeline: WritePipeline,
+  committed: (tenantId: number) => void,
+  logger: Logger,
+): Promise<WriteStrategy> {
   if (!db.dialect.hasProcedures) return transactionStrategy(pipeline);
   const wanted = Object.values(WRITE_PROCEDURES);
   const conn = await db.pool.acquire();
@@ -100,7 +116,7 @@ export async function chooseWriteStrategy(db: Db, pipeline: WritePipeline, logge
     db.pool.release(conn);
   }
   const missing = wanted.filter((name) => !found.has(name));
-  if (missing.length === 0) return procedureStrategy(db, pipeline);
+  if (missing.length === 0) return procedureStrategy(db, pipeline, committed);
   logger.warn(
     { missing },
     `write procedures ${missing.join(', ')} are not installed (the database user may lack CREATE ROUTINE): ` +

@@ -1,16 +1,16 @@
 /**
- * MySQL/MariaDB: the purge that the EVENT runs, as this release expects it (migration 20261201000005 created
+ * MySQL/MariaDB: the purge that the EVENT runs, as this release expects it (migration 20261201000007 created
  * it; the service re-creates it from this text where it is missing, once the privilege has been granted). It
  * purges expired objects in bounded chunks, one tenant at a time, and refunds their bytes in the same
  * transaction. Like every writer it locks the tenant's row first, reads the chunk it deletes with a locking
- * read, and moves the tenant's revision.
+ * read, records an `expire` change for each object (the change feed), and moves the tenant's revision.
  */
-export const PURGE_PROCEDURE_NAME = 'tenantkv_purge_expired_v2';
+export const PURGE_PROCEDURE_NAME = 'tenantkv_purge_expired_v3';
 
 export const PURGE_PROCEDURE = `
 CREATE PROCEDURE ${PURGE_PROCEDURE_NAME}(IN chunk_rows INT, IN max_chunks INT)
 BEGIN
-  DECLARE tid BIGINT;
+  DECLARE tid, rev BIGINT;
   DECLARE freed BIGINT;
   DECLARE removed BIGINT;
   DECLARE now_s BIGINT;
@@ -23,11 +23,16 @@ BEGIN
       LEAVE purge_loop;
     END IF;
     START TRANSACTION;
-    SELECT id INTO tid FROM tenants WHERE id = tid FOR UPDATE;
+    SELECT id, revision + 1 INTO tid, rev FROM tenants WHERE id = tid FOR UPDATE;
     SELECT COALESCE(SUM(size), 0), COUNT(*) INTO freed, removed FROM (
       SELECT size FROM objects WHERE expires_at <= now_s AND tenant_id = tid
       ORDER BY expires_at, k LIMIT chunk_rows FOR UPDATE
     ) AS chunk;
+    INSERT INTO changes (tenant_id, revision, seq, type, k, size, expires_at, metadata, value, created_at)
+      SELECT tenant_id, rev, ROW_NUMBER() OVER (ORDER BY expires_at, k) - 1, 'expire', k, size, expires_at,
+        metadata, NULL, now_s * 1000
+      FROM (SELECT tenant_id, k, size, expires_at, metadata FROM objects
+        WHERE expires_at <= now_s AND tenant_id = tid ORDER BY expires_at, k LIMIT chunk_rows) AS chunk;
     DELETE FROM objects WHERE expires_at <= now_s AND tenant_id = tid ORDER BY expires_at, k LIMIT chunk_rows;
     UPDATE tenants SET utilised = utilised - freed, object_count = object_count - removed,
       revision = revision + (removed > 0) WHERE id = tid;

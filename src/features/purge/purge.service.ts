@@ -1,7 +1,7 @@
 import type { Config } from '../../platform/config';
 import type { Db } from '../../platform/db/database';
 import type { Logger } from '../../platform/logger';
-import type { Clock } from '../../platform/clock';
+import { momentOf, type Clock } from '../../platform/clock';
 import type { WritePipeline } from '../objects';
 import type { PurgeRepository } from './purge.repository';
 
@@ -55,7 +55,7 @@ export class PurgeService {
     const removed = await this.db.dialect.withNamedLock(this.db.pool, 'tenantkv_purge', async () => {
       let total = 0;
       for (let chunk = 0; chunk < MAX_CHUNKS_PER_RUN; chunk++) {
-        const n = await this.pipeline.purgeExpiredChunk(this.clock.nowSeconds(), this.config.purgeChunkRows);
+        const n = await this.pipeline.purgeExpiredChunk(momentOf(this.clock), this.config.purgeChunkRows);
         total += n;
         if (n === 0) break;
       }

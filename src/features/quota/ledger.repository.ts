@@ -5,11 +5,18 @@ import type { Ledger } from './quota-rules';
 export interface LockedTenant extends Ledger {
   objects: number;
   revision: number;
+  /** Versions kept per key (0: no history), and the bytes they hold (part of `utilised`). */
+  historyDepth: number;
+  historyBytes: number;
 }
 
-/** What one write transaction does to the ledger: bytes and objects added (negative: removed). */
+/**
+ * What one write transaction does to the ledger: bytes (all stored bytes) and objects added (negative: removed),
+ * and of those bytes, the history's.
+ */
 export interface LedgerChange {
   bytes: number;
+  historyBytes: number;
   objects: number;
 }
 
@@ -20,13 +27,17 @@ export interface Quota {
   objects: number;
   /** The tenant's current revision: every change to its objects takes the next one. */
   revision: number;
+  /** Bytes held by kept versions (part of `utilised`). */
+  historyBytes: number;
 }
 
-const LOCK_LIVE = 'SELECT provisioned, utilised, object_count, revision FROM tenants WHERE id = ? AND deleted = 0';
-const LOCK_ANY = 'SELECT provisioned, utilised, object_count, revision FROM tenants WHERE id = ?';
+const LEDGER = 'provisioned, utilised, object_count, revision, history_depth, history_bytes';
+const LOCK_LIVE = `SELECT ${LEDGER} FROM tenants WHERE id = ? AND deleted = 0`;
+const LOCK_ANY = `SELECT ${LEDGER} FROM tenants WHERE id = ?`;
 const ADVANCE =
-  'UPDATE tenants SET utilised = utilised + ?, object_count = object_count + ?, revision = revision + ? WHERE id = ?';
-const QUOTA = 'SELECT provisioned, utilised, object_count, revision FROM tenants WHERE id = ? AND deleted = 0';
+  'UPDATE tenants SET utilised = utilised + ?, history_bytes = history_bytes + ?, object_count = object_count + ?, ' +
+  'revision = revision + ? WHERE id = ?';
+const QUOTA = `SELECT ${LEDGER} FROM tenants WHERE id = ? AND deleted = 0`;
 
 /**
  * SQL on the ledger columns of tenants (provisioned, utilised, object_count, revision). Every transaction that
@@ -55,12 +66,14 @@ export class LedgerRepository {
       utilised: Number(row.utilised),
       objects: Number(row.object_count),
       revision: Number(row.revision),
+      historyDepth: Number(row.history_depth),
+      historyBytes: Number(row.history_bytes),
     };
   }
 
   /** Records changes to the tenant's objects: the ledger moves by `change`, the revision by `revisions`. */
   async advance(tenantId: number, change: LedgerChange, revisions: number): Promise<void> {
-    await this.sql.execute(ADVANCE, [change.bytes, change.objects, revisions, tenantId]);
+    await this.sql.execute(ADVANCE, [change.bytes, change.historyBytes, change.objects, revisions, tenantId]);
   }
 
   async quota(tenantId: number): Promise<Quota | undefined> {
@@ -71,6 +84,7 @@ export class LedgerRepository {
           utilised: Number(row.utilised),
           objects: Number(row.object_count),
           revision: Number(row.revision),
+          historyBytes: Number(row.history_bytes),
         }
       : undefined;
   }

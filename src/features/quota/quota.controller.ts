@@ -9,6 +9,7 @@ export class QuotaController {
   quota = async (req: Request, res: Response): Promise<void> => {
     const quota = await this.ledger.quota(tenantOf(req));
     if (!quota) throw tenantGone();
-    res.status(200).json(quota);
+    const { provisioned, utilised, objects, revision, historyBytes } = quota;
+    res.status(200).json({ provisioned, utilised, objects, revision, history_bytes: historyBytes });
   };
 }

@@ -12,6 +12,7 @@ export interface NewTenant {
   userName: string;
   passwordHash: string | null;
   provisioned: number;
+  historyDepth: number;
 }
 
 export interface TenantRecord {
@@ -21,6 +22,8 @@ export interface TenantRecord {
   utilised: number;
   objects: number;
   suspended: boolean;
+  historyDepth: number;
+  historyBytes: number;
   createdAtMs: number;
 }
 
@@ -36,9 +39,20 @@ export interface TenantChanges {
   provisioned?: number;
   suspended?: boolean;
   passwordHash?: string;
+  historyDepth?: number;
 }
 
-const RECORD_COLUMNS = ['id', 'user_name', 'provisioned', 'utilised', 'object_count', 'suspended', 'created_at'];
+const RECORD_COLUMNS = [
+  'id',
+  'user_name',
+  'provisioned',
+  'utilised',
+  'object_count',
+  'suspended',
+  'history_depth',
+  'history_bytes',
+  'created_at',
+];
 const ACCESS_COLUMNS = ['id', 'suspended', 'deleted', 'token_version'];
 
 /** SQL on the tenants table outside the ledger columns (features/quota owns those). */
@@ -53,6 +67,7 @@ export class TenantRepository {
           user_name: tenant.userName,
           password_hash: tenant.passwordHash,
           provisioned: tenant.provisioned,
+          history_depth: tenant.historyDepth,
           created_at: nowMs,
           updated_at: nowMs,
         }),
@@ -116,6 +131,7 @@ export class TenantRepository {
     if (changes.provisioned !== undefined) set.provisioned = changes.provisioned;
     if (changes.suspended !== undefined) set.suspended = changes.suspended;
     if (changes.passwordHash !== undefined) set.password_hash = changes.passwordHash;
+    if (changes.historyDepth !== undefined) set.history_depth = changes.historyDepth;
     if (changes.passwordHash !== undefined || changes.suspended === true) {
       set.token_version = this.sql.build.raw('token_version + 1');
     }
@@ -204,6 +220,8 @@ function toRecordWith(keyText: (value: unknown) => string, row: Record<string, u
     utilised: Number(row.utilised),
     objects: Number(row.object_count),
     suspended: Boolean(row.suspended),
+    historyDepth: Number(row.history_depth),
+    historyBytes: Number(row.history_bytes),
     createdAtMs: Number(row.created_at),
   };
 }

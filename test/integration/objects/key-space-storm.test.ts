@@ -292,6 +292,7 @@ class Model {
             utilised: this.utilised,
             objects: this.objects.size,
             revision: this.revision,
+            history_bytes: 0,
           },
         };
     }
@@ -549,7 +550,13 @@ describeTargets(
           const s = await expectStoredExact(h, t.id);
           await expectLedgerExact(h, t.id);
           const quota = (await api(h, t).quota().expect(200)).body;
-          expect(quota).toEqual({ provisioned, utilised: s.utilised, objects: s.objectCount, revision: s.revision });
+          expect(quota).toEqual({
+            provisioned,
+            utilised: s.utilised,
+            objects: s.objectCount,
+            revision: s.revision,
+            history_bytes: 0,
+          });
           // Versions: one per successful write, all below the revision; a stored object carries the version of the
           // last write of its key, and objects written by one batch share it.
           const versions = [...writes[ti].keys()];

@@ -196,6 +196,7 @@ describeTargets('many keys at once', (h) => {
         utilised: 400,
         objects: 1,
         revision: before.revision + 1,
+        history_bytes: 0,
       });
       // The next write takes the next revision.
       expect((await kv.put('a', 1).expect(201)).headers.etag).toBe(`"${before.revision + 2}"`);

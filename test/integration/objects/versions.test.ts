@@ -43,6 +43,7 @@ describeTargets('versions and metadata', (h, target) => {
         utilised: 2,
         objects: 2,
         revision: 4,
+        history_bytes: 0,
       });
     });
 

@@ -133,7 +133,7 @@ describe.each(cases)('the write contract on %s through the %s strategy', (target
       const outcome = await h.container.writeStrategy.putOne(
         t.id,
         { key: 'k', value: '1', metadata: null, size: 1, expiresAt: null },
-        0,
+        { seconds: 0, ms: 0 },
       );
       expect(outcome).toEqual({ status: 'no_tenant' });
       expect(await ledger(h, t.id)).toMatchObject({ utilised: 0, storedObjects: 0, revision: 0 });
@@ -141,8 +141,12 @@ describe.each(cases)('the write contract on %s through the %s strategy', (target
 
     it('answers no_tenant, writing nothing, for a tenant whose row does not exist', async () => {
       const write = { key: 'k', value: '1', metadata: null, size: 1, expiresAt: null };
-      expect(await h.container.writeStrategy.putOne(2 ** 40, write, 0)).toEqual({ status: 'no_tenant' });
-      expect(await h.container.writeStrategy.deleteOne(2 ** 40, 'k', 0)).toEqual({ status: 'no_tenant' });
+      expect(await h.container.writeStrategy.putOne(2 ** 40, write, { seconds: 0, ms: 0 })).toEqual({
+        status: 'no_tenant',
+      });
+      expect(await h.container.writeStrategy.deleteOne(2 ** 40, 'k', { seconds: 0, ms: 0 })).toEqual({
+        status: 'no_tenant',
+      });
       expect(
         await h.db
           .knex('objects')
@@ -253,10 +257,10 @@ describe.each(targets())('choosing the write strategy on %s', (target) => {
         lines.push(`${JSON.stringify(obj)} ${msg}`);
       }) as never);
       const db = { ...h.db, dialect: { ...h.db.dialect, existingRoutines: async () => new Set<string>(installed) } };
-      const chosen = await chooseWriteStrategy(db, h.container.pipeline, logger);
+      const chosen = await chooseWriteStrategy(db, h.container.pipeline, () => undefined, logger);
       expect(chosen.name).toBe('transaction');
       expect(warn).toHaveBeenCalledTimes(1);
-      expect(lines[0]).toMatch(/tenantkv_put_v3|tenantkv_delete_v3/);
+      expect(lines[0]).toMatch(/tenantkv_put_v4|tenantkv_delete_v4/);
     });
   }
 });

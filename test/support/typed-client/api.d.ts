@@ -70,6 +70,39 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/object/{key}/history": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description The key, percent-encoded. It may hold "/": `/api/object/users/42` and `/api/object/users%2F42` name the
+                 *     same key (one that ends in `/history` is sent with that slash encoded).
+                 */
+                key: components["parameters"]["ObjectKey"];
+            };
+            cookie?: never;
+        };
+        /**
+         * A key's versions, newest first
+         * @description The live version first (when there is one), then the versions the tenant keeps (its `history_depth`,
+         *     0–100 per key) and the tombstones of deletes (`deleted: true`, `value` null), newest first. With depth 0
+         *     only the live version. A key with neither a live version nor kept ones is 404. A key that ends in
+         *     `/history` is sent with that slash encoded (`a%2Fhistory`).
+         */
+        get: operations["getObjectHistory"];
+        put?: never;
+        post?: never;
+        /**
+         * Forget a key's kept versions
+         * @description Frees exactly their bytes; the live version stays. 204 whether or not there were any.
+         */
+        delete: operations["deleteObjectHistory"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/object/{key}": {
         parameters: {
             query?: never;
@@ -77,7 +110,7 @@ export interface paths {
             path: {
                 /**
                  * @description The key, percent-encoded. It may hold "/": `/api/object/users/42` and `/api/object/users%2F42` name the
-                 *     same key.
+                 *     same key (one that ends in `/history` is sent with that slash encoded).
                  */
                 key: components["parameters"]["ObjectKey"];
             };
@@ -198,6 +231,60 @@ export interface paths {
          *     while it runs may survive. `deleted` counts the live objects removed.
          */
         delete: operations["deleteObjects"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/watch": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Follow the tenant's changes as they commit (Server-Sent Events)
+         * @description A `text/event-stream` of every change under `prefix`, made through any instance or worker: one event
+         *     per key, `event: put | delete | expire`, `data:` the change as JSON (`ChangeEvent`). The changes of one
+         *     revision (a batch's items) are sent together, and the last of them carries `id: <revision>`, so a client
+         *     cut off half-way through a revision resumes from the one before and gets it whole again. Resuming with
+         *     `Last-Event-ID` (sent by a browser's EventSource when it reconnects; it wins over `since`) or `since` gives
+         *     every change after that revision, in order, with no gap; without either, the stream starts from now. A
+         *     revision older than the feed keeps (CHANGE_RETENTION_SECONDS, CHANGE_MAX_ROWS) is 410 with
+         *     `oldest_revision`: list the keys again, then follow from it. A comment line `: heartbeat` comes every 15 s.
+         *     A stream that reads too slowly gets a last `event: overflow` and is closed (resume from its last id); one
+         *     whose tenant is suspended or deleted, or whose token is revoked, gets `event: error` and is closed; every
+         *     stream ends when its server shuts down. At most MAX_WATCHERS_PER_TENANT (10) open streams per tenant,
+         *     across every instance; more is 429.
+         */
+        get: operations["watchChanges"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/changes": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The tenant's changes as JSON pages
+         * @description The same changes as the stream, for clients that cannot stream: those after `since` (default 0), under
+         *     `prefix`, in revision order, `limit` at a time, never splitting a revision (one larger than a page is given
+         *     whole). `revision` is the last revision the page covers: the next page is `since=<revision>`; `more` says
+         *     whether there is one. The same 410 rule as the stream.
+         */
+        get: operations["listChanges"];
+        put?: never;
+        post?: never;
+        delete?: never;
         options?: never;
         head?: never;
         patch?: never;
@@ -534,6 +621,47 @@ export interface components {
             /** @description With count=true only. */
             count?: number;
         };
+        HistoryPage: {
+            items: {
+                version: components["schemas"]["Version"];
+                /** @description The value of that version; null for a tombstone. */
+                value: unknown;
+                metadata?: components["schemas"]["Metadata"];
+                ttl: number;
+                /** @description A delete made this version (a tombstone). */
+                deleted: boolean;
+                /** Format: date-time */
+                written_at: string | null;
+            }[];
+            cursor: string | null;
+        };
+        /** @description One change to one key, as a stream's `data:` (and, with `revision` and `type`, a page's item). */
+        ChangeEvent: {
+            key: string;
+            /** @description The change's revision (the event's id); for a put, the object's new version and its ETag. */
+            version: number;
+            /** @description The expiry of the object written or removed; 0 for never. */
+            ttl: number;
+            /** @description The size of the object written or removed. */
+            size: number;
+            metadata?: components["schemas"]["Metadata"];
+            /** @description A put's value, with values=true. */
+            value?: unknown;
+        };
+        ChangesPage: {
+            changes: (components["schemas"]["ChangeEvent"] & {
+                revision: number;
+                /** @enum {string} */
+                type: "put" | "delete" | "expire";
+            })[];
+            /** @description The last revision this page covers; the next page is since=<revision>. */
+            revision: number;
+            more: boolean;
+        };
+        RevisionCompactedError: components["schemas"]["Error"] & {
+            /** @description The oldest revision a reader may start after. */
+            oldest_revision: number;
+        };
         PreconditionFailedError: components["schemas"]["Error"] & {
             current_version: number | null;
         };
@@ -546,24 +674,34 @@ export interface components {
         Quota: {
             /** @description bytes */
             provisioned: number;
-            /** @description bytes */
+            /** @description bytes: the objects stored and the versions kept */
             utilised: number;
             /** @description objects stored */
             objects: number;
             /** @description the tenant's current revision */
             revision: number;
+            /** @description bytes of kept versions, part of utilised */
+            history_bytes: number;
         };
         AdminCreateTenant: {
             user_name: components["schemas"]["UserName"];
             password?: components["schemas"]["Password"];
             /** @description bytes */
             provisioned_capacity: number;
+            history_depth?: components["schemas"]["HistoryDepth"];
         };
+        /**
+         * @description Previous versions kept per key (0: none; default HISTORY_DEPTH for new tenants). Kept versions count toward
+         *     the quota, and the oldest are evicted before a write is refused. Lowering it trims each key when it is next
+         *     written.
+         */
+        HistoryDepth: number;
         AdminUpdateTenant: {
             /** @description bytes */
             provisioned_capacity?: number;
             suspended?: boolean;
             password?: components["schemas"]["Password"];
+            history_depth?: components["schemas"]["HistoryDepth"];
         };
         Tenant: {
             /** @example 7 */
@@ -584,6 +722,13 @@ export interface components {
             objects: number;
             /** @example false */
             suspended: boolean;
+            /** @example 0 */
+            history_depth: number;
+            /**
+             * @description bytes of kept versions, part of utilised
+             * @example 0
+             */
+            history_bytes: number;
             /**
              * Format: date-time
              * @example 2026-11-22T12:00:00Z
@@ -662,6 +807,23 @@ export interface components {
                  *     }
                  */
                 "application/json": components["schemas"]["Error"];
+            };
+        };
+        /** @description The feed no longer keeps changes that old; list the keys again, then follow from `oldest_revision` */
+        RevisionCompacted: {
+            headers: {
+                [name: string]: unknown;
+            };
+            content: {
+                /**
+                 * @example {
+                 *       "message": "the changes after revision 3 are no longer kept; list the keys again, then follow from revision 120 or later",
+                 *       "status_code": 410,
+                 *       "code": "REVISION_COMPACTED",
+                 *       "oldest_revision": 120
+                 *     }
+                 */
+                "application/json": components["schemas"]["RevisionCompactedError"];
             };
         };
         /** @description The If-Match / If-None-Match did not hold; nothing was written. `current_version` is the key's version now (null when absent). */
@@ -888,7 +1050,7 @@ export interface components {
         TenantId: number;
         /**
          * @description The key, percent-encoded. It may hold "/": `/api/object/users/42` and `/api/object/users%2F42` name the
-         *     same key.
+         *     same key (one that ends in `/history` is sent with that slash encoded).
          */
         ObjectKey: components["schemas"]["Key"];
         /** @description Only if the object exists (`*`) or its version is one of these (`"7"`, `"7", "9"`). */
@@ -1094,9 +1256,119 @@ export interface operations {
             503: components["responses"]["Unavailable"];
         };
     };
-    getObject: {
+    getObjectHistory: {
+        parameters: {
+            query?: {
+                limit?: number;
+                /** @description The `cursor` of the previous page. */
+                before?: string;
+            };
+            header?: never;
+            path: {
+                /**
+                 * @description The key, percent-encoded. It may hold "/": `/api/object/users/42` and `/api/object/users%2F42` name the
+                 *     same key (one that ends in `/history` is sent with that slash encoded).
+                 */
+                key: components["parameters"]["ObjectKey"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description A page of versions */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "items": [
+                     *         {
+                     *           "version": 9,
+                     *           "value": {
+                     *             "plan": "team"
+                     *           },
+                     *           "ttl": 0,
+                     *           "deleted": false,
+                     *           "written_at": "2026-12-01T12:00:09Z"
+                     *         },
+                     *         {
+                     *           "version": 7,
+                     *           "value": null,
+                     *           "ttl": 0,
+                     *           "deleted": true,
+                     *           "written_at": "2026-12-01T12:00:07Z"
+                     *         },
+                     *         {
+                     *           "version": 4,
+                     *           "value": {
+                     *             "plan": "pro"
+                     *           },
+                     *           "ttl": 0,
+                     *           "deleted": false,
+                     *           "written_at": "2026-12-01T12:00:04Z"
+                     *         }
+                     *       ],
+                     *       "cursor": null
+                     *     }
+                     */
+                    "application/json": components["schemas"]["HistoryPage"];
+                };
+            };
+            /** @description An invalid key or parameter, or a cursor not issued for this key */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["ReadForbidden"];
+            404: components["responses"]["ObjectNotFound"];
+            405: components["responses"]["MethodNotAllowed"];
+            500: components["responses"]["Internal"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    deleteObjectHistory: {
         parameters: {
             query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description The key, percent-encoded. It may hold "/": `/api/object/users/42` and `/api/object/users%2F42` name the
+                 *     same key (one that ends in `/history` is sent with that slash encoded).
+                 */
+                key: components["parameters"]["ObjectKey"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Forgotten */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            400: components["responses"]["KeyBadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["DeleteForbidden"];
+            405: components["responses"]["MethodNotAllowed"];
+            500: components["responses"]["Internal"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    getObject: {
+        parameters: {
+            query?: {
+                /** @description Read this version, live or kept (404 when it is not kept). Tenants keep versions with a history depth. */
+                version?: number;
+            };
             header?: {
                 /** @description 304 when the object still has one of these versions (`"7"`), or exists at all (`*`). */
                 "If-None-Match"?: components["parameters"]["IfNoneMatchRead"];
@@ -1104,7 +1376,7 @@ export interface operations {
             path: {
                 /**
                  * @description The key, percent-encoded. It may hold "/": `/api/object/users/42` and `/api/object/users%2F42` name the
-                 *     same key.
+                 *     same key (one that ends in `/history` is sent with that slash encoded).
                  */
                 key: components["parameters"]["ObjectKey"];
             };
@@ -1166,7 +1438,7 @@ export interface operations {
             path: {
                 /**
                  * @description The key, percent-encoded. It may hold "/": `/api/object/users/42` and `/api/object/users%2F42` name the
-                 *     same key.
+                 *     same key (one that ends in `/history` is sent with that slash encoded).
                  */
                 key: components["parameters"]["ObjectKey"];
             };
@@ -1200,7 +1472,7 @@ export interface operations {
             path: {
                 /**
                  * @description The key, percent-encoded. It may hold "/": `/api/object/users/42` and `/api/object/users%2F42` name the
-                 *     same key.
+                 *     same key (one that ends in `/history` is sent with that slash encoded).
                  */
                 key: components["parameters"]["ObjectKey"];
             };
@@ -1557,6 +1829,169 @@ export interface operations {
             503: components["responses"]["Unavailable"];
         };
     };
+    watchChanges: {
+        parameters: {
+            query?: {
+                /** @description Only changes to keys that start with it. */
+                prefix?: string;
+                /** @description Changes after this revision. */
+                since?: number;
+                /** @description Include each put's value. */
+                values?: boolean;
+            };
+            header?: {
+                /** @description The last revision received; wins over `since`. */
+                "Last-Event-ID"?: string;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The stream; it stays open */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example event: put
+                     *     data: {"key":"users/42/a","version":12,"ttl":0,"size":15}
+                     *
+                     *     id: 12
+                     *     event: put
+                     *     data: {"key":"users/42/b","version":12,"ttl":0,"size":3}
+                     */
+                    "text/event-stream": string;
+                };
+            };
+            /** @description An invalid parameter or Last-Event-ID, or a revision after the tenant's current one */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "message": "since: must be integer",
+                     *       "status_code": 400,
+                     *       "code": "VALIDATION_FAILED"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["ReadForbidden"];
+            405: components["responses"]["MethodNotAllowed"];
+            /** @description The request does not accept text/event-stream */
+            406: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "message": "the change feed is text/event-stream (or GET /api/changes for JSON)",
+                     *       "status_code": 406,
+                     *       "code": "NOT_ACCEPTABLE"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            410: components["responses"]["RevisionCompacted"];
+            /** @description The tenant has MAX_WATCHERS_PER_TENANT streams open already */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "message": "at most 10 change streams may be open per tenant",
+                     *       "status_code": 429,
+                     *       "code": "TOO_MANY_WATCHERS"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            500: components["responses"]["Internal"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    listChanges: {
+        parameters: {
+            query?: {
+                since?: number;
+                prefix?: string;
+                limit?: number;
+                values?: boolean;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description A page of changes */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "changes": [
+                     *         {
+                     *           "revision": 12,
+                     *           "type": "put",
+                     *           "key": "users/42/a",
+                     *           "version": 12,
+                     *           "ttl": 0,
+                     *           "size": 15
+                     *         },
+                     *         {
+                     *           "revision": 13,
+                     *           "type": "delete",
+                     *           "key": "users/42/b",
+                     *           "version": 13,
+                     *           "ttl": 0,
+                     *           "size": 3
+                     *         }
+                     *       ],
+                     *       "revision": 13,
+                     *       "more": false
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ChangesPage"];
+                };
+            };
+            /** @description An invalid parameter, or a revision after the tenant's current one */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "message": "limit: must be <= 1000",
+                     *       "status_code": 400,
+                     *       "code": "VALIDATION_FAILED"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["ReadForbidden"];
+            405: components["responses"]["MethodNotAllowed"];
+            410: components["responses"]["RevisionCompacted"];
+            500: components["responses"]["Internal"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
     getQuota: {
         parameters: {
             query?: never;
@@ -1577,7 +2012,8 @@ export interface operations {
                      *       "provisioned": 1048576,
                      *       "utilised": 34,
                      *       "objects": 1,
-                     *       "revision": 12
+                     *       "revision": 12,
+                     *       "history_bytes": 0
                      *     }
                      */
                     "application/json": components["schemas"]["Quota"];

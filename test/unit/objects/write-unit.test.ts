@@ -2,7 +2,7 @@ import { WriteUnit } from '../../../src/features/objects/write-unit';
 import type { LockedRow, ObjectWrite } from '../../../src/features/objects/write-model';
 
 const NOW = 1_000;
-const tenant = { provisioned: 100, utilised: 30, objects: 2, revision: 10 };
+const tenant = { provisioned: 100, utilised: 30, objects: 2, revision: 10, historyDepth: 0, historyBytes: 0 };
 const row = (key: string, size: number, version: number, expiresAt: number | null = null): LockedRow => ({
   key,
   size,
@@ -17,7 +17,8 @@ const write = (key: string, size: number, extra: Partial<ObjectWrite> = {}): Obj
   expiresAt: null,
   ...extra,
 });
-const unit = (rows: LockedRow[], ledger = tenant) => new WriteUnit(ledger, new Map(rows.map((r) => [r.key, r])), NOW);
+const unit = (rows: LockedRow[], ledger = tenant) =>
+  new WriteUnit(ledger, new Map(rows.map((r) => [r.key, r])), [], NOW, NOW * 1000);
 
 describe('WriteUnit', () => {
   it('decides commands in order against what the earlier ones left, each with the next revision', () => {

@@ -1,0 +1,214 @@
+import crypto from 'node:crypto';
+import os from 'node:os';
+import type { Response } from 'express';
+import type { Config } from '../../platform/config';
+import type { Logger } from '../../platform/logger';
+import type { Clock } from '../../platform/clock';
+import type { Principal } from '../../platform/principal';
+import type { KeyRange } from '../../platform/db/prefix-range';
+import type { AppError } from '../../platform/errors';
+import type { Change, ChangesRepository } from './changes.repository';
+import type { WatchersRepository } from './watchers.repository';
+import { inRange, sseRevision } from './change-format';
+
+/** What decides, on every poll, whether a stream's tenant and token may still read. */
+export interface AccessCheck {
+  verdictFromCache(principal: Principal): AppError | null | undefined;
+}
+
+/** Changes read at a time for one tenant's streams in one poll. */
+const POLL_ROWS = 1000;
+/** A stream's lease on its slot (feed_watchers), renewed at a third of it. */
+const LEASE_MS = 30_000;
+const HEARTBEAT_MS = 15_000;
+/** A stream whose unsent answer passes this is told to resume later (event: overflow) and closed. */
+const MAX_BUFFERED_BYTES = 4 * 1024 * 1024;
+
+interface Watcher {
+  id: string;
+  tenantId: number;
+  principal: Principal;
+  range: KeyRange;
+  values: boolean;
+  /** The revision after which it is owed changes. */
+  cursor: number;
+  res: Response;
+}
+
+/**
+ * The change feed of one process: every open stream (Server-Sent Events) of its tenants, fed by one poll loop
+ * over the outbox (features/objects writes it in each write's own transaction), however many streams there are:
+ * one query for the revisions of the watched tenants, then one for the new changes of each tenant that moved,
+ * read once for all of its streams. Changes made through any instance or worker reach every stream; a write
+ * through this process wakes the loop at once (`nudge`).
+ */
+export class FeedHub {
+  private readonly watchers = new Map<number, Set<Watcher>>();
+  private readonly process = `${os.hostname()}:${process.pid}:${crypto.randomBytes(4).toString('hex')}`;
+  private timer: NodeJS.Timeout | undefined;
+  private polling: Promise<void> | undefined;
+  private pollAgain = false;
+  private stopped = false;
+  private lastHeartbeat = 0;
+  private lastRenew = 0;
+
+  constructor(
+    private readonly config: Config,
+    private readonly changes: ChangesRepository,
+    private readonly slots: WatchersRepository,
+    private readonly access: AccessCheck,
+    private readonly clock: Clock,
+    private readonly logger: Logger,
+  ) {}
+
+  /** Takes a slot for a stream of this tenant; false when it has MAX_WATCHERS_PER_TENANT open already. */
+  async admit(id: string, tenantId: number): Promise<boolean> {
+    return this.slots.acquire(
+      id,
+      tenantId,
+      this.process,
+      this.clock.nowMs(),
+      LEASE_MS,
+      this.config.maxWatchersPerTenant,
+    );
+  }
+
+  /** Starts a stream that has been admitted: it is owed every change after `since`. */
+  attach(watcher: Omit<Watcher, 'cursor'>, since: number): void {
+    const entry: Watcher = { ...watcher, cursor: since };
+    let set = this.watchers.get(watcher.tenantId);
+    if (!set) this.watchers.set(watcher.tenantId, (set = new Set()));
+    set.add(entry);
+    watcher.res.on('close', () => {
+      set.delete(entry);
+      if (set.size === 0) this.watchers.delete(watcher.tenantId);
+      this.slots
+        .release(watcher.id)
+        .catch((err: unknown) => this.logger.warn({ err }, 'could not release a stream slot'));
+    });
+    this.schedule(0);
+  }
+
+  /** A write through this process committed: poll now rather than at the next tick. */
+  nudge(tenantId: number): void {
+    if (this.watchers.has(tenantId)) this.schedule(0);
+  }
+
+  /** Ends every stream (at shutdown); their clients resume from their last event id elsewhere. */
+  close(): void {
+    this.stopped = true;
+    clearTimeout(this.timer);
+    for (const set of this.watchers.values()) for (const w of set) w.res.end();
+  }
+
+  /** Resolves once the poll under way, if any, is over. */
+  async idle(): Promise<void> {
+    await this.polling;
+  }
+
+  private schedule(delayMs: number): void {
+    if (this.stopped) return;
+    if (this.polling) {
+      this.pollAgain = true;
+      return;
+    }
+    clearTimeout(this.timer);
+    this.timer = setTimeout(() => {
+      this.polling = this.poll()
+        .catch((err: unknown) => this.logger.error({ err }, 'change feed poll failed'))
+        .finally(() => {
+          this.polling = undefined;
+          const again = this.pollAgain;
+          this.pollAgain = false;
+          if (this.watchers.size > 0) this.schedule(again ? 0 : this.config.changePollMs);
+        });
+    }, delayMs);
+    this.timer.unref();
+  }
+
+  private async poll(): Promise<void> {
+    const nowMs = this.clock.nowMs();
+    if (nowMs - this.lastRenew >= LEASE_MS / 3) {
+      this.lastRenew = nowMs;
+      await this.slots.renew(this.process, nowMs, LEASE_MS);
+    }
+    const tenants = [...this.watchers.keys()];
+    const revisions = await this.changes.revisions(tenants);
+    const floors = await this.changes.floors(tenants);
+    for (const tenantId of tenants) {
+      const set = this.watchers.get(tenantId);
+      if (!set) continue;
+      for (const w of set) this.checkAccess(w);
+      const revision = revisions.get(tenantId);
+      if (revision === undefined) {
+        for (const w of set) w.res.end();
+        continue;
+      }
+      const floor = floors.get(tenantId) ?? 0;
+      for (const w of set) if (w.cursor < floor) this.overflow(w, 'its changes were dropped by retention');
+      const behind = [...set].filter((w) => w.cursor < revision && !w.res.writableEnded);
+      if (behind.length > 0) await this.feed(tenantId, behind);
+    }
+    if (nowMs - this.lastHeartbeat >= HEARTBEAT_MS) {
+      this.lastHeartbeat = nowMs;
+      for (const set of this.watchers.values()) for (const w of set) this.send(w, ': heartbeat\n\n');
+    }
+  }
+
+  /** Reads the tenant's changes after its furthest-behind stream, once, and gives each stream what it is owed. */
+  private async feed(tenantId: number, behind: Watcher[]): Promise<void> {
+    const from = Math.min(...behind.map((w) => w.cursor));
+    const values = behind.some((w) => w.values);
+    let rows = await this.changes.after(tenantId, from, POLL_ROWS, { values });
+    if (rows.length === POLL_ROWS) {
+      // A revision is given whole or not at all: the last one read may go on past the page.
+      const last = rows[rows.length - 1].revision;
+      rows =
+        rows[0].revision === last
+          ? await this.changes.ofRevision(tenantId, last, values)
+          : rows.filter((r) => r.revision !== last);
+      this.schedule(0);
+    }
+    for (const group of byRevision(rows)) {
+      for (const w of behind) {
+        if (group[0].revision <= w.cursor || w.res.writableEnded) continue;
+        const mine = group.filter((c) => inRange(c.key, w.range));
+        if (mine.length > 0) this.send(w, sseRevision(mine, w.values));
+        w.cursor = group[0].revision;
+      }
+    }
+  }
+
+  private checkAccess(w: Watcher): void {
+    const refusal = this.access.verdictFromCache(w.principal);
+    if (refusal) {
+      this.send(w, `event: error\ndata: ${JSON.stringify(refusal.toJSON())}\n\n`);
+      w.res.end();
+    }
+  }
+
+  private send(w: Watcher, text: string): void {
+    if (w.res.writableEnded) return;
+    if (w.res.writableLength > MAX_BUFFERED_BYTES) {
+      this.overflow(w, 'it is not reading fast enough');
+      return;
+    }
+    w.res.write(text);
+  }
+
+  /** Tells the stream to resume from its last event id, and ends it. */
+  private overflow(w: Watcher, why: string): void {
+    if (w.res.writableEnded) return;
+    w.res.end(`event: overflow\ndata: ${JSON.stringify({ revision: w.cursor, reason: why })}\n\n`);
+  }
+}
+
+function byRevision(rows: Change[]): Change[][] {
+  const groups: Change[][] = [];
+  for (const row of rows) {
+    const last = groups[groups.length - 1];
+    if (last && last[0].revision === row.revision) last.push(row);
+    else groups.push([row]);
+  }
+  return groups;
+}

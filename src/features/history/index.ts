@@ -1,0 +1,1 @@
+export { HistoryRepository, type HistoryEntry, type HistoryRef } from './history.repository';

@@ -1,7 +1,7 @@
 # The two commands a new machine needs: `make run` and `make test`.
 NODE_MODULES := node_modules/.package-lock.json
 
-.PHONY: run test lint lint-api generate format build bench bench-ab install clean
+.PHONY: run test test-cluster bench-cluster lint lint-api generate format build bench bench-ab install clean
 
 # npm ci prints next to nothing while better-sqlite3 compiles, so say what is going on first.
 $(NODE_MODULES): package.json package-lock.json
@@ -21,6 +21,14 @@ run: build
 ## the whole suite: unit tests, and integration tests on MariaDB/MySQL and SQLite
 test: $(NODE_MODULES)
 	npx jest --runInBand --json --outputFile=.jest-results.json
+
+## several instances on a 3-node MariaDB Galera cluster (started on ports 3511-3513 and stopped again; docs/SCALE-OUT.md)
+test-cluster: $(NODE_MODULES)
+	bash test/cluster/run.sh
+
+## the figures of docs/SCALE-OUT.md: one instance on one node against two on two, hot and spread tenants
+bench-cluster: $(NODE_MODULES)
+	bash test/cluster/run.sh --testMatch '<rootDir>/test/cluster/measure.bench.ts'
 
 lint: $(NODE_MODULES) lint-api
 	npx tsc -p tsconfig.json --noEmit
@@ -50,4 +58,4 @@ bench-ab: build
 	BASE=$(BASE) QUICK=$(QUICK) node dist-bench/bench/ab.js
 
 clean:
-	rm -rf dist dist-bench dist-test .jest-results.json
+	rm -rf dist dist-bench dist-test .jest-results.json .jest-cluster-results.json

@@ -4,6 +4,7 @@ import type { Logger } from './platform/logger';
 import { systemClock, type Clock } from './platform/clock';
 import { createDb, type Db } from './platform/db/database';
 import { unitOfWork } from './platform/db/unit-of-work';
+import { checkServer } from './platform/db/server-check';
 import type { Scope } from './platform/principal';
 import type { RouteSpec } from './platform/http/routes';
 import { workerBus, type WorkerBus } from './platform/worker-bus';
@@ -166,6 +167,7 @@ export async function createContainer(
       adminAuth: createAdminAuth(config.adminApiKeys, tokens),
       feed,
       async start() {
+        await checkServer(config, db, logger);
         await purge.start();
         retention.start();
         access.startPolling(logger);

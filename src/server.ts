@@ -26,7 +26,16 @@ export async function startService(
   if (options.migrate) await migrate(config);
   const container = await createContainer(config, logger);
   await container.start();
-  const server = http.createServer(buildApp(container));
+  const app = buildApp(container);
+  // Requests accepted and not yet answered; once draining, every response says Connection: close.
+  const running = new Set<http.ServerResponse>();
+  let draining = false;
+  const server = http.createServer((req, res) => {
+    running.add(res);
+    res.once('close', () => running.delete(res));
+    if (draining) res.setHeader('Connection', 'close');
+    app(req, res);
+  });
   server.keepAliveTimeout = 65_000;
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
@@ -37,14 +46,27 @@ export async function startService(
   let stopping: Promise<void> | undefined;
   const stop = (): Promise<void> =>
     (stopping ??= (async () => {
-      // Stop accepting, let in-flight requests finish, then close idle keep-alive sockets and the pool.
+      // Every request accepted is answered. From now on no connection takes another request: the responses still
+      // to come say Connection: close and their connection closes once each is sent; idle connections close at
+      // once. Only what is still running at the deadline is cut, and counted.
+      draining = true;
+      const inFlight = running.size;
+      for (const res of running) if (!res.headersSent) res.setHeader('Connection', 'close');
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
       // Change streams never finish on their own: end them, and their clients resume elsewhere.
       container.endStreams();
       server.closeIdleConnections();
-      const deadline = setTimeout(() => server.closeAllConnections(), config.shutdownTimeoutSeconds * 1000);
+      // A response whose headers went out before the signal leaves its connection idle when it ends: close it then.
+      for (const res of running) res.once('finish', () => setImmediate(() => server.closeIdleConnections()));
+      let cut = 0;
+      const deadline = setTimeout(() => {
+        cut = running.size;
+        if (cut > 0) logger.warn({ cut }, `shutdown deadline: cutting ${cut} request(s) still running`);
+        server.closeAllConnections();
+      }, config.shutdownTimeoutSeconds * 1000);
       await closed;
       clearTimeout(deadline);
+      logger.info({ inFlightAtSignal: inFlight, cut }, `stopped serving: ${cut} request(s) cut at the deadline`);
       await container.close();
     })());
   return { url, container, stop };

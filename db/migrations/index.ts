@@ -7,6 +7,7 @@ import * as writeProcedures from './20261122000004_write_procedures';
 import * as writeSequenceAndVersionedProcedures from './20261201000005_write_sequence_and_versioned_procedures';
 import * as versionsMetadataAndLongKeys from './20261201000006_versions_metadata_and_long_keys';
 import * as historyAndChanges from './20261201000007_history_and_changes';
+import * as purgeLease from './20261201000008_purge_lease';
 
 /**
  * The migrations, in order. Listed here rather than found on disk so that the same code runs from src/ under
@@ -21,6 +22,7 @@ const migrations: Record<string, Knex.Migration> = {
   '20261201000005_write_sequence_and_versioned_procedures': writeSequenceAndVersionedProcedures,
   '20261201000006_versions_metadata_and_long_keys': versionsMetadataAndLongKeys,
   '20261201000007_history_and_changes': historyAndChanges,
+  '20261201000008_purge_lease': purgeLease,
 };
 
 export const migrationSource: Knex.MigrationSource<string> = {

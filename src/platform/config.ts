@@ -11,6 +11,12 @@ export interface Config {
   databaseUrl: string | undefined;
   dataDir: string;
   dbPoolMax: number;
+  /** How long one statement waits for a row lock (MySQL innodb_lock_wait_timeout, SQLite busy_timeout). */
+  dbLockWaitTimeoutSeconds: number;
+  /** How long a request waits for a pooled connection. */
+  dbAcquireTimeoutMs: number;
+  /** A request not answered by then is answered 503 BUSY. */
+  requestTimeoutMs: number;
   migrateOnStart: boolean;
   jwtSecret: string | undefined;
   jwtLifetimeSeconds: number;
@@ -102,6 +108,9 @@ export function loadConfig(env: Env = process.env, overrides: Partial<Config> = 
     databaseUrl,
     dataDir: path.resolve(nonEmpty(env, 'DATA_DIR') ?? './data'),
     dbPoolMax: integer(env, 'DB_POOL_MAX', 10, 1),
+    dbLockWaitTimeoutSeconds: integer(env, 'DB_LOCK_WAIT_TIMEOUT_SECONDS', 3, 1),
+    dbAcquireTimeoutMs: integer(env, 'DB_ACQUIRE_TIMEOUT_MS', 3000, 100),
+    requestTimeoutMs: integer(env, 'REQUEST_TIMEOUT_MS', 10_000, 100),
     migrateOnStart: boolean(env, 'MIGRATE_ON_START', true),
     jwtSecret: nonEmpty(env, 'JWT_SECRET_KEY'),
     jwtLifetimeSeconds: integer(env, 'JWT_LIFETIME_SECONDS', 3600, 1),

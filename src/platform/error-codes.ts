@@ -51,7 +51,10 @@ export const ERROR_STATUS = {
   // 5xx: the service's side.
   INTERNAL: 500,
   ADMIN_DISABLED: 503,
+  // The database cannot be reached, or cannot take the work now (locks held past the budget, connections used
+  // up, conflicts that outlast the retries): both answer with Retry-After, and retrying later can succeed.
   DATABASE_UNAVAILABLE: 503,
+  BUSY: 503,
 } as const;
 
 export type ErrorCode = keyof typeof ERROR_STATUS;

@@ -25,6 +25,8 @@ export interface AppErrorOptions {
 export class AppError extends Error {
   readonly status: number;
   readonly details: Record<string, unknown> | undefined;
+  /** Seconds after which the client may try again: sent as Retry-After (every 503 the database causes). */
+  retryAfterSeconds: number | undefined;
 
   constructor(
     readonly code: ErrorCode,
@@ -58,7 +60,19 @@ export const quotaExceeded = (): AppError => new AppError('QUOTA_EXCEEDED', 'quo
 export const objectNotFound = (): AppError => new AppError('OBJECT_NOT_FOUND', 'object not found');
 export const tenantSuspended = (): AppError => new AppError('TENANT_SUSPENDED', 'tenant suspended');
 export const tenantGone = (): AppError => AppError.unauthorized('tenant no longer exists');
-export const databaseUnavailable = (): AppError => new AppError('DATABASE_UNAVAILABLE', 'database unreachable');
+
+/** Retry-After of the 503s that retrying can fix (the database unreachable or busy). */
+export const RETRY_AFTER_SECONDS = 1;
+
+function retryLater(error: AppError, seconds = RETRY_AFTER_SECONDS): AppError {
+  error.retryAfterSeconds = seconds;
+  return error;
+}
+
+export const databaseUnavailable = (): AppError =>
+  retryLater(new AppError('DATABASE_UNAVAILABLE', 'database unreachable'));
+export const busy = (message = 'the database is busy; retry shortly'): AppError =>
+  retryLater(new AppError('BUSY', message));
 
 interface HttpishError {
   status?: unknown;
@@ -79,10 +93,18 @@ const bodyParserErrors: Record<string, [ErrorCode, string]> = {
   'stream.encoding.set': ['INTERNAL', 'internal error'],
 };
 
-/** Turns anything thrown into an AppError; `fault` is true when it is the server's own failure. */
-export function toAppError(err: unknown): { error: AppError; fault: boolean } {
+/**
+ * Turns anything thrown into an AppError; `fault` is true when it is the server's own failure. `fromDatabase`
+ * answers for the database's errors that are no fault of the service (platform/db/db-errors.ts).
+ */
+export function toAppError(
+  err: unknown,
+  fromDatabase: (err: unknown) => AppError | undefined = () => undefined,
+): { error: AppError; fault: boolean } {
   // An AppError is an answer the service chose (a 503 included), never a fault to log.
   if (err instanceof AppError) return { error: err, fault: false };
+  const database = fromDatabase(err);
+  if (database) return { error: database, fault: false };
   const e = (err ?? {}) as HttpishError;
   // Own keys only: `in` would also find Object.prototype members ('toString', 'constructor'…), which are not
   // [code, message] pairs, and the error handler itself would throw.

@@ -14,7 +14,8 @@ export class HealthController {
       await this.db.sql.select('SELECT 1');
     } catch (err) {
       req.log.warn({ err }, 'readiness check: database unreachable');
-      res.status(503).json(databaseUnavailable().toJSON());
+      const answer = databaseUnavailable();
+      res.status(503).set('Retry-After', String(answer.retryAfterSeconds)).json(answer.toJSON());
       return;
     }
     res.status(200).json({ status: 'ready' });

@@ -1,3 +1,3 @@
-export { PurgeService, type PurgeMode } from './purge.service';
+export { PURGE_LEASE, PurgeService, leaseMs, type PurgeMode } from './purge.service';
 export { PurgeRepository } from './purge.repository';
 export { PURGE_PROCEDURE_NAME } from './purge-procedure';

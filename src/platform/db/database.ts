@@ -1,6 +1,6 @@
 import knex, { type Knex } from 'knex';
 import type { Config } from '../config';
-import { dialectFor, type Connection, type ConnectionPool, type Dialect } from './dialect';
+import { dialectFor, type Connection, type ConnectionPool, type Dialect, type ServerFacts } from './dialect';
 import { retried } from './retry';
 import { connectionSql, poolSql, type Sql } from './sql';
 
@@ -17,9 +17,12 @@ export interface Db {
   readonly sql: Sql;
   /**
    * Runs `work` in one transaction on one connection and commits; rolls back if it throws. The whole unit runs
-   * again when the database resolved a deadlock or lock wait by rolling it back.
+   * again when the database resolved a deadlock (or a cluster's conflict at commit) by rolling it back, for about
+   * 2 s of pauses (retry.ts); a row lock waited for past DB_LOCK_WAIT_TIMEOUT_SECONDS is not tried again.
    */
   transaction<T>(work: (sql: Sql) => Promise<T>): Promise<T>;
+  /** What the server is (a Galera cluster? its largest statement?), asked once. */
+  server(): Promise<ServerFacts>;
   close(): Promise<void>;
 }
 
@@ -47,12 +50,26 @@ export function createDb(config: Config): Db {
       pool.release(conn);
     }
   };
+  let facts: Promise<ServerFacts> | undefined;
+  const server = (): Promise<ServerFacts> =>
+    (facts ??= (async () => {
+      const conn = await pool.acquire();
+      try {
+        return await dialect.inspect(conn);
+      } finally {
+        pool.release(conn);
+      }
+    })().catch((err: unknown) => {
+      facts = undefined;
+      throw err;
+    }));
   return {
     dialect,
     knex: instance,
     pool,
     sql: poolSql(dialect, pool),
     transaction: (work) => retried(dialect, () => once(work)),
+    server,
     close: () => instance.destroy(),
   };
 }

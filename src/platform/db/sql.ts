@@ -1,5 +1,6 @@
 import type { Knex } from 'knex';
 import type { Connection, ConnectionPool, Dialect, OnConflict, Row, WriteResult } from './dialect';
+import { retried } from './retry';
 
 export type { Row, WriteResult };
 
@@ -43,7 +44,11 @@ export function connectionSql(dialect: Dialect, conn: Connection): Sql {
   };
 }
 
-/** Each statement on a connection of its own from the pool: for reads and for single-statement writes. */
+/**
+ * Each statement on a connection of its own from the pool: for reads and for single-statement writes. Every
+ * write is retried like a transaction (retry.ts): on a cluster an autocommit statement conflicts at commit too,
+ * and the server's own retry of it (wsrep_retry_autocommit) is off because it can garble a CALL's answer.
+ */
 export function poolSql(dialect: Dialect, pool: ConnectionPool): Sql {
   const on = async <R>(run: (conn: Connection) => Promise<R>): Promise<R> => {
     const conn = await pool.acquire();
@@ -62,9 +67,10 @@ export function poolSql(dialect: Dialect, pool: ConnectionPool): Sql {
     },
     execute(query, bindings) {
       const q = native(query, bindings);
-      return on((conn) => dialect.execute(conn, q.sql, q.bindings));
+      return retried(dialect, () => on((conn) => dialect.execute(conn, q.sql, q.bindings)));
     },
-    call: (query, bindings) => on((conn) => dialect.call(conn, query, bindings)),
-    insert: (table, rows, onConflict) => on((conn) => dialect.insert(conn, table, rows, onConflict)),
+    call: (query, bindings) => retried(dialect, () => on((conn) => dialect.call(conn, query, bindings))),
+    insert: (table, rows, onConflict) =>
+      retried(dialect, () => on((conn) => dialect.insert(conn, table, rows, onConflict))),
   };
 }

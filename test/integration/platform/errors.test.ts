@@ -1,4 +1,7 @@
+import fs from 'node:fs';
 import http from 'node:http';
+import os from 'node:os';
+import path from 'node:path';
 import net from 'node:net';
 import zlib from 'node:zlib';
 import {
@@ -11,6 +14,8 @@ import {
   request,
   type TestTenant,
 } from '../../support/harness';
+import { TEST_MYSQL_URL } from '../../support/targets';
+import { databaseOf, serverConnection } from '../../support/mysql-admin';
 
 /** A raw request, for what supertest will not send (a body with no Content-Type at all). */
 function rawRequest(
@@ -229,7 +234,7 @@ describeTargets('errors', (h, target) => {
     }
   });
 
-  it('answers a database failure with a JSON 500 that leaks nothing', async () => {
+  it('answers a database that is gone with a JSON 503 and Retry-After that leaks nothing', async () => {
     const broken = await harness(target);
     await broken.close();
     const token = broken.tokens.issue(
@@ -240,8 +245,46 @@ describeTargets('errors', (h, target) => {
       await request(broken.app).get('/api/object/k').set('Authorization', token),
       await request(broken.app).post('/api/auth/login').send({ user_name: 'x', password: 'y' }),
     ]) {
-      expectError(res, 500, 'INTERNAL', 'internal server error');
+      expectError(res, 503, 'DATABASE_UNAVAILABLE');
+      expect(res.headers['retry-after']).toBe('1');
       expect(JSON.stringify(res.body)).not.toMatch(/select|knex|pool|sqlite|mysql/i);
+    }
+  });
+
+  it('answers a fault that retrying will not fix with a JSON 500 that leaks nothing', async () => {
+    // A database without the service's tables: every statement fails, and no retry can help.
+    let emptyUrl: string | undefined;
+    let dataDir: string | undefined;
+    if (target === 'mysql') {
+      emptyUrl = TEST_MYSQL_URL.replace(/\/([^/?]+)(\?|$)/, '/$1_empty$2');
+      const admin = await serverConnection(emptyUrl);
+      await admin.query(`CREATE DATABASE IF NOT EXISTS \`${databaseOf(emptyUrl)}\``);
+      await admin.end();
+    } else dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'tenantkv-empty-'));
+    try {
+      const empty = await harness(target, {
+        writeStrategy: 'transaction',
+        config: emptyUrl ? { databaseUrl: emptyUrl } : { dataDir },
+      });
+      const token = empty.tokens.issue(
+        { tenantId: t.id, scopes: ['read', 'write'], tokenVersion: 0 },
+        empty.clock.nowSeconds(),
+      ).token;
+      for (const res of [
+        await request(empty.app).get('/api/object/k').set('Authorization', token),
+        await request(empty.app).post('/api/auth/login').send({ user_name: 'x', password: 'y' }),
+      ]) {
+        expectError(res, 500, 'INTERNAL', 'internal server error');
+        expect(res.headers['retry-after']).toBeUndefined();
+        expect(JSON.stringify(res.body)).not.toMatch(/select|knex|pool|sqlite|mysql|table|database/i);
+      }
+      await empty.close();
+    } finally {
+      if (emptyUrl) {
+        const admin = await serverConnection(emptyUrl);
+        await admin.query(`DROP DATABASE IF EXISTS \`${databaseOf(emptyUrl)}\``);
+        await admin.end();
+      }
     }
   });
 

@@ -939,7 +939,7 @@ export interface components {
                 "application/json": components["schemas"]["Error"];
             };
         };
-        /** @description Body over MAX_BODY_BYTES (8 MiB) */
+        /** @description Body over MAX_BODY_BYTES (8 MiB), or a batch larger than the database takes in one statement (its max_allowed_packet, named in the message) */
         PayloadTooLarge: {
             headers: {
                 [name: string]: unknown;

@@ -13,14 +13,34 @@ export interface WriteResult {
 
 /** What a driver error means to the service; undefined for anything else (a fault). */
 export type DbErrorKind =
-  /** A deadlock or lock wait timeout: the database rolled the transaction back, running it again is safe. */
+  /** A deadlock or a cluster's certification conflict: the database rolled the transaction back, running it again is safe. */
   | 'retryable'
+  /**
+   * The database cannot take the work now: a lock held past the lock wait timeout, no pooled connection free in
+   * time, too many connections. Retrying later can succeed (503 BUSY).
+   */
+  | 'busy'
+  /**
+   * The database cannot be reached, or the connection was lost (refused, reset, killed, the server gone or
+   * shutting down, a cluster node not ready). Retrying later can succeed (503 DATABASE_UNAVAILABLE).
+   */
+  | 'unavailable'
+  /** A statement larger than the server accepts (MySQL max_allowed_packet): see StatementTooLargeError. */
+  | 'packet_too_large'
   /** The row breaks a unique constraint. */
   | 'duplicate_key'
   /** A CREATE of something that another instance has just created. */
   | 'already_exists'
   /** Refused for lack of a privilege or a feature (managed and distributed engines). */
   | 'privilege';
+
+/** What the service needs to know about the server it talks to, read once per connection. */
+export interface ServerFacts {
+  /** A Galera cluster (wsrep_on): multi-primary, conflicts at commit, node-local locks and events. */
+  galera: boolean;
+  /** The largest statement the server accepts, in bytes (MySQL max_allowed_packet); undefined where unbounded. */
+  maxStatementBytes: number | undefined;
+}
 
 /** A pooled connection as the driver hands it out; only the dialect looks inside. */
 export type Connection = unknown;
@@ -75,6 +95,8 @@ export interface Dialect {
   prepareMigrations(conn: Connection): Promise<void>;
   /** The purge EVENT as the catalogue describes it, and whether the scheduler runs events at all. */
   eventInfo(conn: Connection, name: string): Promise<EventInfo>;
+  /** What this connection's server is (read when the pool opened it). */
+  inspect(conn: Connection): Promise<ServerFacts>;
 }
 
 export interface OnConflict {
@@ -85,7 +107,13 @@ export interface OnConflict {
 export interface EventInfo {
   schedulerOn: boolean;
   /** Undefined when there is no such event. */
-  event?: { intervalSeconds: number | undefined; body: string; enabled: boolean };
+  event?: {
+    intervalSeconds: number | undefined;
+    body: string;
+    enabled: boolean;
+    /** ENABLED, DISABLED, or SLAVESIDE_DISABLED (a replica, or a Galera node other than the event's home). */
+    status: string;
+  };
 }
 
 export interface ConnectionPool {
@@ -98,3 +126,4 @@ export function dialectFor(config: Pick<Config, 'databaseUrl'>): Dialect {
 }
 
 export { parseMysqlUrl } from './mysql';
+export { StatementTooLargeError } from './errors';

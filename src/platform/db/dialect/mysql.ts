@@ -1,5 +1,7 @@
 import knex, { type Knex } from 'knex';
-import type { Connection, DbErrorKind, Dialect, EventInfo, OnConflict, Row, WriteResult } from './index';
+import type { Config } from '../../config';
+import type { Connection, DbErrorKind, Dialect, EventInfo, OnConflict, Row, ServerFacts, WriteResult } from './index';
+import { StatementTooLargeError, classifyCommon } from './errors';
 
 type Callback = (err: Error | null, result: unknown) => void;
 
@@ -18,16 +20,81 @@ export const PREPARED_PER_CONNECTION = 16;
 
 const quote = (name: string): string => `\`${name}\``;
 
-/** Sends one statement on a mysql2 connection, as a text query or a prepared statement. */
+/** What each pooled connection's server said about itself when the pool opened the connection. */
+const serverFacts = new WeakMap<object, ServerFacts>();
+
+/**
+ * Sends one statement on a mysql2 connection, as a text query or a prepared statement. One that the server would
+ * refuse for its size (max_allowed_packet: it answers by dropping the connection) is refused here, naming the
+ * limit, before a byte is sent.
+ */
 function send(
   conn: Connection,
   method: 'query' | 'execute',
   sql: string,
   bindings: readonly unknown[],
 ): Promise<unknown> {
+  const limit = serverFacts.get(conn as object)?.maxStatementBytes;
+  if (limit !== undefined) {
+    const bytes = statementBytes(sql, bindings, method === 'execute');
+    if (bytes > limit) return Promise.reject(new StatementTooLargeError(bytes, limit));
+  }
   return new Promise((resolve, reject) => {
-    (conn as MysqlConnection)[method](sql, bindings, (err, result) => (err ? reject(err) : resolve(result)));
+    (conn as MysqlConnection)[method](sql, bindings, (err, result) => {
+      if (!err) return resolve(result);
+      // The server names the limit without its number; the pool read it when it opened the connection.
+      if (errorCode(err) === 'ER_NET_PACKET_TOO_LARGE') {
+        return reject(Object.assign(new StatementTooLargeError(undefined, limit), { cause: err }));
+      }
+      reject(err);
+    });
   });
+}
+
+/** About how many bytes a statement with these bindings takes on the wire (a prepared one, or text). */
+function statementBytes(sql: string, bindings: readonly unknown[], prepared: boolean): number {
+  let bytes = prepared ? 64 : sql.length;
+  for (const b of bindings) {
+    const length = typeof b === 'string' ? Buffer.byteLength(b) : Buffer.isBuffer(b) ? b.length : 8;
+    // A prepared parameter carries a length prefix; a text value is quoted and some of its bytes escaped.
+    bytes += prepared ? length + 9 : Math.ceil(length * 1.1) + 3;
+  }
+  return bytes;
+}
+
+/**
+ * Every pooled connection, once: read committed (a locking read of a key that does not exist yet takes no gap
+ * lock, so concurrent inserts for one tenant serialise on the tenant row instead of deadlocking on gaps); a lock
+ * wait bounded by DB_LOCK_WAIT_TIMEOUT_SECONDS; and on a Galera cluster, reads that wait until the node has
+ * applied every write the cluster acknowledged before them (wsrep_sync_wait = 1: a write acknowledged by one
+ * instance is seen by the next read on any node), and no automatic retry of autocommit statements by the server
+ * (wsrep_retry_autocommit = 0: a retried CALL can answer result rows without their header, which the driver
+ * cannot read; the service retries them itself, whole). SQL that MySQL 8 runs as well as MariaDB.
+ */
+async function setUpSession(conn: MysqlConnection, config: Config): Promise<void> {
+  await send(conn, 'query', 'SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED', []);
+  const facts = await readFacts(conn);
+  const settings = [`innodb_lock_wait_timeout = ${Math.trunc(config.dbLockWaitTimeoutSeconds)}`];
+  if (facts.galera) settings.push('wsrep_sync_wait = 1', 'wsrep_retry_autocommit = 0');
+  await send(conn, 'query', `SET SESSION ${settings.join(', ')}`, []);
+}
+
+/** wsrep_on is not a variable at all on MySQL 8, and OFF on a MariaDB without Galera. */
+async function readFacts(conn: Connection): Promise<ServerFacts> {
+  const rows = (await send(
+    conn,
+    'query',
+    "SHOW SESSION VARIABLES WHERE Variable_name IN ('max_allowed_packet', 'wsrep_on')",
+    [],
+  )) as Row[];
+  const variables = new Map(rows.map((r) => [String(r.Variable_name).toLowerCase(), String(r.Value)]));
+  const packet = Number(variables.get('max_allowed_packet'));
+  const facts: ServerFacts = {
+    galera: variables.get('wsrep_on')?.toUpperCase() === 'ON',
+    maxStatementBytes: Number.isFinite(packet) && packet > 0 ? packet : undefined,
+  };
+  serverFacts.set(conn as object, facts);
+  return facts;
 }
 
 function errorCode(err: unknown): unknown {
@@ -35,8 +102,24 @@ function errorCode(err: unknown): unknown {
 }
 
 const errorKinds: Record<string, DbErrorKind> = {
+  // A deadlock, and on Galera a certification conflict or a brute-force abort: the transaction was rolled back.
   ER_LOCK_DEADLOCK: 'retryable',
-  ER_LOCK_WAIT_TIMEOUT: 'retryable',
+  // A lock held for the whole innodb_lock_wait_timeout: trying again at once would only wait again.
+  ER_LOCK_WAIT_TIMEOUT: 'busy',
+  ER_CON_COUNT_ERROR: 'busy',
+  ER_TOO_MANY_USER_CONNECTIONS: 'busy',
+  ER_USER_LIMIT_REACHED: 'busy',
+  PROTOCOL_CONNECTION_LOST: 'unavailable',
+  PROTOCOL_SEQUENCE_TIMEOUT: 'unavailable',
+  ER_SERVER_SHUTDOWN: 'unavailable',
+  ER_CONNECTION_KILLED: 'unavailable',
+  ER_QUERY_INTERRUPTED: 'unavailable',
+  ER_NET_READ_INTERRUPTED: 'unavailable',
+  ER_NET_ERROR_ON_WRITE: 'unavailable',
+  ER_NEW_ABORTING_CONNECTION: 'unavailable',
+  // Galera: "WSREP has not yet prepared node for application use" (a node joining, or cut off from the others).
+  ER_UNKNOWN_COM_ERROR: 'unavailable',
+  ER_NET_PACKET_TOO_LARGE: 'packet_too_large',
   ER_DUP_ENTRY: 'duplicate_key',
   ER_SP_ALREADY_EXISTS: 'already_exists',
   ER_EVENT_ALREADY_EXISTS: 'already_exists',
@@ -98,20 +181,20 @@ export const mysqlDialect: Dialect = {
         supportBigNumbers: true,
         decimalNumbers: true,
         maxPreparedStatements: PREPARED_PER_CONNECTION,
+        // A server that does not answer is unavailable: no longer than a request would wait for a connection.
+        connectTimeout: config.dbAcquireTimeoutMs,
       } as Knex.MySql2ConnectionConfig,
       pool: {
         min: 0,
         max: config.dbPoolMax,
-        // Read committed: a locking read of a key that does not exist yet takes no gap lock, so concurrent
-        // inserts for one tenant serialise on the tenant row instead of deadlocking on gaps.
-        afterCreate(
-          conn: { query: (sql: string, cb: (err: Error | null) => void) => void },
-          done: (err: Error | null, conn: unknown) => void,
-        ) {
-          conn.query('SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED', (err) => done(err, conn));
+        afterCreate(conn: MysqlConnection, done: (err: Error | null, conn: unknown) => void) {
+          setUpSession(conn, config).then(
+            () => done(null, conn),
+            (err: Error) => done(err, conn),
+          );
         },
       },
-      acquireConnectionTimeout: 60_000,
+      acquireConnectionTimeout: config.dbAcquireTimeoutMs,
     };
   },
   builder: knex({ client: 'mysql2' }),
@@ -148,7 +231,11 @@ export const mysqlDialect: Dialect = {
   },
   classify(err) {
     const code = errorCode(err);
-    return typeof code === 'string' && Object.hasOwn(errorKinds, code) ? errorKinds[code] : undefined;
+    if (typeof code === 'string' && Object.hasOwn(errorKinds, code)) return errorKinds[code];
+    const common = classifyCommon(err);
+    if (common) return common;
+    // mysql2 marks the errors after which a connection is unusable (its socket closed under it) as fatal.
+    return (err as { fatal?: unknown } | null)?.fatal === true ? 'unavailable' : undefined;
   },
   keyText: (value) => (Buffer.isBuffer(value) ? value.toString('utf8') : String(value)),
 
@@ -221,7 +308,9 @@ export const mysqlDialect: Dialect = {
         intervalSeconds: String(event.unit) === 'SECOND' ? Number(event.every) : undefined,
         body: String(event.body).trim(),
         enabled: String(event.status) === 'ENABLED',
+        status: String(event.status),
       },
     };
   },
+  inspect: async (conn) => serverFacts.get(conn as object) ?? readFacts(conn),
 };

@@ -3,6 +3,7 @@ import path from 'node:path';
 import knex from 'knex';
 import type { Database, Statement } from 'better-sqlite3';
 import type { Connection, DbErrorKind, Dialect, Row } from './index';
+import { classifyCommon } from './errors';
 
 /** SQLite refuses more than this many bound parameters in one statement (SQLITE_MAX_VARIABLE_NUMBER). */
 const MAX_VARIABLES = 32_766;
@@ -31,9 +32,10 @@ function bindable(bindings: readonly unknown[]): unknown[] {
 
 function errorKind(err: unknown): DbErrorKind | undefined {
   const code = typeof err === 'object' && err !== null ? (err as { code?: unknown }).code : undefined;
-  if (code === 'SQLITE_BUSY') return 'retryable';
+  // Another process held the database for the whole busy timeout (DB_LOCK_WAIT_TIMEOUT_SECONDS).
+  if (code === 'SQLITE_BUSY') return 'busy';
   if (code === 'SQLITE_CONSTRAINT_UNIQUE' || code === 'SQLITE_CONSTRAINT_PRIMARYKEY') return 'duplicate_key';
-  return undefined;
+  return classifyCommon(err);
 }
 
 export const sqliteDialect: Dialect = {
@@ -46,6 +48,7 @@ export const sqliteDialect: Dialect = {
       useNullAsDefault: true,
       // One connection: SQLite has one writer at a time, and a single connection makes every transaction
       // run alone, which is what the ledger needs.
+      acquireConnectionTimeout: config.dbAcquireTimeoutMs,
       pool: {
         min: 1,
         max: 1,
@@ -53,7 +56,7 @@ export const sqliteDialect: Dialect = {
           conn.pragma('journal_mode = WAL');
           conn.pragma('synchronous = NORMAL');
           conn.pragma('foreign_keys = ON');
-          conn.pragma('busy_timeout = 5000');
+          conn.pragma(`busy_timeout = ${Math.trunc(config.dbLockWaitTimeoutSeconds * 1000)}`);
           done(null, conn);
         },
       },
@@ -104,4 +107,5 @@ export const sqliteDialect: Dialect = {
   // One process owns the file (WEB_CONCURRENCY is 1): no other starter to race.
   prepareMigrations: async () => undefined,
   eventInfo: async () => ({ schedulerOn: false }),
+  inspect: async () => ({ galera: false, maxStatementBytes: undefined }),
 };

@@ -29,7 +29,20 @@ import {
 
 const FOR_UPDATE = ' FOR UPDATE';
 const LOCK_TENANT = LEDGER_SQL.lockLive + FOR_UPDATE;
-const OBJECT_COLUMNS = ['tenant_id', 'k', 'value', 'metadata', 'size', 'expires_at', 'version'];
+const OBJECT_COLUMNS = ['tenant_id', 'k', 'value', 'metadata', 'size', 'expires_at', 'version', 'written_at'];
+/** The outbox row every write records (features/changes ChangesRepository.append). */
+const CHANGE_COLUMNS = [
+  'tenant_id',
+  'revision',
+  'seq',
+  'type',
+  'k',
+  'size',
+  'expires_at',
+  'metadata',
+  'value',
+  'created_at',
+];
 
 const RETRYABLE = new Set(['ER_LOCK_DEADLOCK', 'ER_LOCK_WAIT_TIMEOUT']);
 
@@ -81,10 +94,14 @@ async function writeOne(pool: Pool, tenantId: number, key: string, valueJson: st
     const delta = size - (oldSize ?? 0);
     if (!allows(tenants[0], delta)) throw new Error('quota exceeded');
     const version = Number(tenants[0].revision) + 1;
+    const nowMs = Date.now();
     if (oldSize !== null)
-      await conn.query(OBJECTS_SQL.updateOne, [valueJson, null, size, null, version, tenantId, key]);
-    else await conn.query(OBJECTS_SQL.insertOne, [tenantId, key, valueJson, null, size, null, version]);
-    await conn.query(LEDGER_SQL.advance, [delta, oldSize === null ? 1 : 0, 1, tenantId]);
+      await conn.query(OBJECTS_SQL.updateOne, [valueJson, null, size, null, version, nowMs, tenantId, key]);
+    else await conn.query(OBJECTS_SQL.insertOne, [tenantId, key, valueJson, null, size, null, version, nowMs]);
+    await conn.execute(insertSql('changes', CHANGE_COLUMNS, 1), [
+      ...[tenantId, version, 0, 'put', key, size, null, null, valueJson, nowMs],
+    ]);
+    await conn.query(LEDGER_SQL.advance, [delta, 0, oldSize === null ? 1 : 0, 1, tenantId]);
   });
 }
 
@@ -98,12 +115,23 @@ async function writeMany(pool: Pool, tenantId: number, items: { key: string; val
     'size',
     'expires_at',
     'version',
+    'written_at',
   ]);
   await inTransaction(pool, async (conn) => {
     const [locked] = await conn.query<RowDataPacket[]>(LOCK_TENANT, [tenantId]);
     if (!locked[0]) throw new Error(`no tenant ${tenantId}`);
     const version = Number(locked[0].revision) + 1;
-    const params = items.flatMap((item, i) => [tenantId, item.key, item.valueJson, null, sizes[i], null, version]);
+    const nowMs = Date.now();
+    const params = items.flatMap((item, i) => [
+      tenantId,
+      item.key,
+      item.valueJson,
+      null,
+      sizes[i],
+      null,
+      version,
+      nowMs,
+    ]);
     const [found] = await conn.query<RowDataPacket[]>(OBJECTS_SQL.lockKeys(keys.length, FOR_UPDATE), [
       tenantId,
       ...keys,
@@ -119,7 +147,11 @@ async function writeMany(pool: Pool, tenantId: number, items: { key: string; val
     if (!allows(locked[0], delta)) throw new Error('quota exceeded');
     // Prepared, as the service sends it (src/platform/db/dialect/mysql.ts insert): values as binary parameters.
     await conn.execute<ResultSetHeader>(upsert, params);
-    await conn.query(LEDGER_SQL.advance, [delta, objects, 1, tenantId]);
+    await conn.execute(
+      insertSql('changes', CHANGE_COLUMNS, items.length),
+      items.flatMap((item, i) => [tenantId, version, i, 'put', item.key, sizes[i], null, null, item.valueJson, nowMs]),
+    );
+    await conn.query(LEDGER_SQL.advance, [delta, 0, objects, 1, tenantId]);
   });
 }
 

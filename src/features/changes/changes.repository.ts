@@ -138,12 +138,16 @@ export class ChangesRepository {
   /** A deleted tenant's change records, floor and stream leases, a bounded chunk of records at a time. */
   async eraseTenant(tenantId: number, chunk: number): Promise<void> {
     for (;;) {
+      // By (revision, seq): one revision (a batch) can hold more records than a chunk.
       const [edge] = await this.sql.select(
-        'SELECT revision FROM changes WHERE tenant_id = ? ORDER BY revision LIMIT 1 OFFSET ?',
+        'SELECT revision, seq FROM changes WHERE tenant_id = ? ORDER BY revision, seq LIMIT 1 OFFSET ?',
         [tenantId, chunk],
       );
       if (!edge) break;
-      await this.sql.execute('DELETE FROM changes WHERE tenant_id = ? AND revision < ?', [tenantId, edge.revision]);
+      await this.sql.execute(
+        'DELETE FROM changes WHERE tenant_id = ? AND (revision < ? OR (revision = ? AND seq < ?))',
+        [tenantId, edge.revision, edge.revision, edge.seq],
+      );
     }
     await this.sql.execute('DELETE FROM changes WHERE tenant_id = ?', [tenantId]);
     await this.sql.execute('DELETE FROM change_floors WHERE tenant_id = ?', [tenantId]);

@@ -95,6 +95,8 @@ describeTargets(
           utilised: 0,
           objects: 0,
           suspended: false,
+          history_depth: 0,
+          history_bytes: 0,
           created_at: expect.stringMatching(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/),
         });
         const got = await request(h.app).get(`/api/admin/tenants/${res.body.id}`).set(asAdmin).expect(200);

@@ -37,7 +37,7 @@ describe('WriteUnit', () => {
     });
     expect(u.decide({ kind: 'delete', keys: ['b'] })).toEqual({ status: 'unchanged', deleted: 0 });
     expect(u.changes()).toMatchObject({ deletes: ['b'], bytes: 5 - 20, objects: -1, revisions: 2 });
-    expect(u.changes().upserts).toEqual([{ ...write('a', 15), version: 11, exists: true }]);
+    expect(u.changes().upserts).toEqual([{ ...write('a', 15), version: 11, writtenAtMs: NOW * 1000, exists: true }]);
   });
 
   it('refuses what would pass the quota, counting the writes decided before it, and takes no revision', () => {
@@ -65,9 +65,7 @@ describe('WriteUnit', () => {
     const u = unit([row('gone', 40, 2, NOW - 1), row('kept', 10, 1, NOW - 1)], { ...tenant, utilised: 55, objects: 3 });
     expect(u.decide({ kind: 'put', writes: [write('kept', 12)] }).status).toBe('written');
     expect(u.decide({ kind: 'put', writes: [write('new', 60)] })).toEqual({ status: 'quota_exceeded' });
-    expect(u.reclaimed([row('gone', 40, 2, NOW - 1), row('kept', 10, 1, NOW - 1), row('other', 5, 1, NOW - 1)])).toBe(
-      12,
-    );
+    u.reclaimed([row('gone', 40, 2, NOW - 1), row('kept', 10, 1, NOW - 1), row('other', 5, 1, NOW - 1)]);
     expect(u.decide({ kind: 'put', writes: [write('new', 60)] })).toEqual({
       status: 'written',
       version: 13,
@@ -81,12 +79,20 @@ describe('WriteUnit', () => {
       ['new', false],
     ]);
     expect(changes).toMatchObject({ bytes: 2 - 40 - 5 + 60, objects: -2 + 1, revisions: 3 });
+    // The reclaim's revision (12) records what expired; `kept`, written over, is not among them.
+    expect(changes.changes.map((c) => [c.revision, c.type, c.key])).toEqual([
+      [11, 'put', 'kept'],
+      [12, 'expire', 'gone'],
+      [12, 'expire', 'other'],
+      [13, 'put', 'new'],
+    ]);
   });
 
   it('takes no revision for a reclaim that removed nothing it had not written', () => {
     const u = unit([row('kept', 10, 1, NOW - 1)]);
     u.decide({ kind: 'put', writes: [write('kept', 12)] });
-    expect(u.reclaimed([row('kept', 10, 1, NOW - 1)])).toBeUndefined();
+    u.reclaimed([row('kept', 10, 1, NOW - 1)]);
     expect(u.changes().revisions).toBe(1);
+    expect(u.changes().changes.map((c) => c.type)).toEqual(['put']);
   });
 });

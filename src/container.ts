@@ -29,6 +29,7 @@ import {
   chooseWriteStrategy,
   procedureStrategy,
   transactionStrategy,
+  WriteQueue,
   type WriteStrategy,
 } from './features/objects';
 import { ApiTokenRepository, TenantRepository } from './features/tenants';
@@ -57,6 +58,8 @@ export interface Container {
   purge: PurgeService;
   pipeline: WritePipeline;
   writeStrategy: WriteStrategy;
+  /** Every client write, in one line per tenant (group commit). */
+  writes: WriteQueue;
   /** Every route, in one table: a test checks it against swagger.yaml. */
   routes: RouteSpec[];
   authenticate: (scope: Scope) => RequestHandler;
@@ -116,6 +119,8 @@ export async function createContainer(
         : options.writeStrategy === 'procedure'
           ? procedureStrategy(db, pipeline, committed)
           : await chooseWriteStrategy(db, pipeline, committed, logger);
+    // Half the request budget: a write that waited longer would risk being answered 503 after it committed.
+    const writes = new WriteQueue(writeStrategy, pipeline, { maxWaitMs: config.requestTimeoutMs / 2 });
     const cursors = cursorCodec(secret);
     const retention = new RetentionService(
       config,
@@ -139,8 +144,8 @@ export async function createContainer(
     const routes = routeTable({
       auth: new AuthController(new AuthService(config, tenants, tokens, clock)),
       objects: new ObjectController(
-        new ObjectService(config, new ObjectsRepository(db.sql), pipeline, writeStrategy, clock),
-        new KeySpaceService(config, new ObjectsRepository(db.sql), pipeline, cursors, clock),
+        new ObjectService(config, new ObjectsRepository(db.sql), writes, clock),
+        new KeySpaceService(config, new ObjectsRepository(db.sql), pipeline, writes, cursors, clock),
         new HistoryService(new ObjectsRepository(db.sql), new HistoryRepository(db.sql), pipeline, cursors, clock),
       ),
       changes: new ChangesController(
@@ -162,6 +167,7 @@ export async function createContainer(
       purge,
       pipeline,
       writeStrategy,
+      writes,
       routes,
       authenticate: createTenantAuth(tokens, access),
       adminAuth: createAdminAuth(config.adminApiKeys, tokens),

@@ -10,6 +10,7 @@ export {
   WRITE_PROCEDURES,
   type WriteStrategy,
 } from './write-strategies';
+export { WriteQueue } from './write-queue';
 export { ObjectService } from './objects.service';
 export { KeySpaceService } from './key-space.service';
 export { HistoryService } from './history.service';

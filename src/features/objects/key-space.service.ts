@@ -5,6 +5,7 @@ import { AppError } from '../../platform/errors';
 import { prefixRange } from '../../platform/db/prefix-range';
 import type { KeyRange, ListedObject, ObjectsRepository } from './objects.repository';
 import type { WritePipeline } from './write-pipeline';
+import type { WriteQueue } from './write-queue';
 import { isExpired, type WriteOutcome } from './write-model';
 import { checkKey, expiresIn } from './object-rules';
 import { distinct, objectView, type ObjectView } from './objects.service';
@@ -39,6 +40,7 @@ export class KeySpaceService {
     private readonly config: Config,
     private readonly objects: ObjectsRepository,
     private readonly pipeline: WritePipeline,
+    private readonly writes: WriteQueue,
     private readonly cursors: CursorCodec,
     private readonly clock: Clock,
   ) {}
@@ -103,7 +105,7 @@ export class KeySpaceService {
       );
     }
     this.checkKeys(keys);
-    return this.pipeline.delete(tenantId, keys, momentOf(this.clock));
+    return this.writes.run(tenantId, { kind: 'delete', keys }, momentOf(this.clock));
   }
 
   /**

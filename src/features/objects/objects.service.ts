@@ -2,8 +2,7 @@ import type { Config } from '../../platform/config';
 import { AppError, objectNotFound } from '../../platform/errors';
 import { momentOf, type Clock } from '../../platform/clock';
 import type { ObjectsRepository, StoredObject } from './objects.repository';
-import type { WritePipeline } from './write-pipeline';
-import type { WriteStrategy } from './write-strategies';
+import type { WriteQueue } from './write-queue';
 import { isExpired, type ObjectWrite, type Precondition, type WriteOutcome } from './write-model';
 import { checkKey, expiresIn, expiryOf, serializeMetadata, serializeValue, type ValueLimits } from './object-rules';
 
@@ -51,8 +50,7 @@ export class ObjectService {
   constructor(
     private readonly config: Config,
     private readonly objects: ObjectsRepository,
-    private readonly pipeline: WritePipeline,
-    private readonly strategy: WriteStrategy,
+    private readonly writes: WriteQueue,
     private readonly clock: Clock,
   ) {
     this.single = { maxBytes: config.maxValueBytes, maxDepth: config.maxValueDepth };
@@ -71,7 +69,7 @@ export class ObjectService {
   put(tenantId: number, request: ObjectRequest, precondition: Precondition | undefined): Promise<WriteOutcome> {
     const at = momentOf(this.clock);
     const write = this.toWrite(request, this.single, at.seconds);
-    return this.strategy.putOne(tenantId, { ...write, precondition }, at);
+    return this.writes.putOne(tenantId, { ...write, precondition }, at);
   }
 
   putBatch(tenantId: number, requests: ObjectRequest[]): Promise<WriteOutcome> {
@@ -98,12 +96,12 @@ export class ObjectService {
         'BATCH_TOO_LARGE',
       );
     }
-    return this.pipeline.put(tenantId, writes, at);
+    return this.writes.run(tenantId, { kind: 'put', writes }, at);
   }
 
   delete(tenantId: number, key: string, precondition: Precondition | undefined): Promise<WriteOutcome> {
     checkKey(key);
-    return this.strategy.deleteOne(tenantId, key, momentOf(this.clock), precondition);
+    return this.writes.deleteOne(tenantId, key, momentOf(this.clock), precondition);
   }
 
   private toWrite(request: ObjectRequest, limits: ValueLimits, now: number, index?: number): ObjectWrite {

@@ -213,20 +213,17 @@ describe.each(targets())('database troubles on %s', (target) => {
         env: { DB_LOCK_WAIT_TIMEOUT_SECONDS: '3', DB_ACQUIRE_TIMEOUT_MS: '300' },
         config: { dbPoolMax: 2 },
       });
-      const locked = await makeTenant(h);
+      const locked = [await makeTenant(h), await makeTenant(h)];
       const other = await makeTenant(h);
       const server = await listen(h);
-      const lock = await lockTenant(target, h, locked.id);
+      const locks = [await lockTenant(target, h, locked[0].id), await lockTenant(target, h, locked[1].id)];
       try {
-        // Two writes wait for the lock, holding both connections.
-        const waiting = [
-          api(server.url, locked)
+        // A write of each locked tenant waits for its lock, holding both connections.
+        const waiting = locked.map((tenant) =>
+          api(server.url, tenant)
             .put('a', 1)
             .then((r) => r),
-          api(server.url, locked)
-            .put('b', 1)
-            .then((r) => r),
-        ];
+        );
         await waitingStatements(admin, 2);
         const started = Date.now();
         const res = await api(server.url, other).put('k', 1);
@@ -234,9 +231,61 @@ describe.each(targets())('database troubles on %s', (target) => {
         expect(Date.now() - started).toBeLessThan(2500);
         for (const r of await Promise.all(waiting)) expectRetryLater(r, 'BUSY');
       } finally {
-        await lock.release();
+        for (const lock of locks) await lock.release();
       }
       await api(server.url, other).put('k', 1).expect(201);
+      await server.close();
+    });
+
+    it('a locked tenant holds one connection: its writers wait in memory, other tenants are served, and its writes commit in groups once it is free', async () => {
+      const h = await open({
+        env: { DB_LOCK_WAIT_TIMEOUT_SECONDS: '20', REQUEST_TIMEOUT_MS: '60000' },
+        config: { dbPoolMax: 3 },
+      });
+      const hot = await makeTenant(h);
+      const other = await makeTenant(h);
+      const server = await listen(h);
+      const lock = await lockTenant(target, h, hot.id);
+      const writers = 30;
+      let settled = 0;
+      let answers: Answer[];
+      try {
+        // Ten times the pool: without the per-tenant line they would hold every connection.
+        const pending = Array.from({ length: writers }, (_, i) =>
+          api(server.url, hot)
+            .put(`k${i % 10}`, valueOfSize(10 + i))
+            .then((r) => {
+              settled++;
+              return r as Answer;
+            }),
+        );
+        await waitingStatements(admin, 1);
+        await api(server.url, other).put('k', valueOfSize(10)).expect(201);
+        await api(server.url, other).get('k').expect(200);
+        await api(server.url, other)
+          .batch([{ key: 'b', value: 1 }])
+          .expect(201);
+        expect(settled).toBe(0);
+        expect(await waitingStatements(admin, 1)).toHaveLength(1);
+        expect(h.container.writes.pending).toBe(writers);
+        await lock.release();
+        answers = await Promise.all(pending);
+      } finally {
+        await lock.release().catch(() => undefined);
+      }
+      for (const res of answers) expect(res.status).toBe(201);
+      // Versions in the order the writes were decided: each its own, none lost.
+      const versions = answers.map((res) => Number(String(res.headers.etag).replace(/"/g, '')));
+      expect(new Set(versions).size).toBe(writers);
+      expect(h.container.writes.stats.commands).toBe(writers + 2);
+      expect(h.container.writes.stats.groups).toBeLessThan(writers);
+      const quota = (await api(server.url, hot).quota().expect(200)).body;
+      let expected = 0;
+      for (let k = 0; k < 10; k++) {
+        const res = await api(server.url, hot).get(`k${k}`).expect(200);
+        expected += Buffer.byteLength(JSON.stringify(res.body.value));
+      }
+      expect(quota).toMatchObject({ utilised: expected, objects: 10, revision: writers });
       await server.close();
     });
 

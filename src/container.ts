@@ -65,6 +65,7 @@ export interface Container {
   authenticate: (scope: Scope) => RequestHandler;
   adminAuth: RequestHandler;
   feed: FeedHub;
+  retention: RetentionService;
   /** Starts the background work: the purge (or keeping its EVENT in step), retention, the access-cache poll. */
   start(): Promise<void>;
   /** Ends every open change stream: at shutdown, before waiting for in-flight requests. */
@@ -172,6 +173,7 @@ export async function createContainer(
       authenticate: createTenantAuth(tokens, access),
       adminAuth: createAdminAuth(config.adminApiKeys, tokens),
       feed,
+      retention,
       async start() {
         await checkServer(config, db, logger);
         await purge.start();

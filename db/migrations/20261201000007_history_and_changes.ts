@@ -16,7 +16,8 @@ export const config = { transaction: false };
  *   one row each with a lease, so that the per-tenant limit on streams holds across processes and instances.
  *
  * MySQL/MariaDB: the write and delete procedures, version 4, also write their change record and `written_at`, and
- * leave tenants that keep history to the write pipeline; the purge procedure, version 3, records an `expire`
+ * leave tenants that keep history, and keys that still have kept versions (their depth was lowered to 0, which
+ * the next write of the key applies), to the write pipeline; the purge procedure, version 3, records an `expire`
  * change per object it removes.
  */
 const PUT = `
@@ -29,12 +30,13 @@ BEGIN
   DECLARE v_old INT DEFAULT NULL;
   DECLARE v_version, v_expires, v_live BIGINT DEFAULT NULL;
   DECLARE v_delta BIGINT;
-  DECLARE v_cond, v_ok BOOLEAN DEFAULT FALSE;
+  DECLARE v_cond, v_ok, v_history BOOLEAN DEFAULT FALSE;
   DECLARE EXIT HANDLER FOR SQLEXCEPTION BEGIN ROLLBACK; RESIGNAL; END;
   START TRANSACTION;
   SELECT provisioned, utilised, revision, history_depth INTO v_prov, v_util, v_rev, v_depth
     FROM tenants WHERE id = p_tenant AND deleted = 0 FOR UPDATE;
-  IF v_prov IS NOT NULL AND v_depth = 0 THEN
+  SET v_history = v_depth > 0 OR EXISTS (SELECT 1 FROM object_history WHERE tenant_id = p_tenant AND k = p_key);
+  IF v_prov IS NOT NULL AND NOT v_history THEN
     SELECT size, version, expires_at INTO v_old, v_version, v_expires
       FROM objects WHERE tenant_id = p_tenant AND k = p_key FOR UPDATE;
     IF v_old IS NOT NULL AND (v_expires IS NULL OR v_expires > FLOOR(p_now_ms / 1000)) THEN
@@ -65,7 +67,7 @@ BEGIN
     END IF;
   END IF;
   COMMIT;
-  SELECT v_prov IS NOT NULL AS tenant, v_depth > 0 AS history, v_cond AS cond, v_ok AS ok,
+  SELECT v_prov IS NOT NULL AS tenant, v_history AS history, v_cond AS cond, v_ok AS ok,
     v_live AS current_version, IF(v_ok, v_rev, NULL) AS version;
 END`;
 
@@ -78,12 +80,13 @@ BEGIN
   DECLARE v_old INT DEFAULT NULL;
   DECLARE v_version, v_expires, v_live BIGINT DEFAULT NULL;
   DECLARE v_metadata TEXT CHARACTER SET utf8mb4 DEFAULT NULL;
-  DECLARE v_cond BOOLEAN DEFAULT FALSE;
+  DECLARE v_cond, v_history BOOLEAN DEFAULT FALSE;
   DECLARE EXIT HANDLER FOR SQLEXCEPTION BEGIN ROLLBACK; RESIGNAL; END;
   START TRANSACTION;
   SELECT id, revision, history_depth INTO v_id, v_rev, v_depth
     FROM tenants WHERE id = p_tenant AND deleted = 0 FOR UPDATE;
-  IF v_id IS NOT NULL AND v_depth = 0 THEN
+  SET v_history = v_depth > 0 OR EXISTS (SELECT 1 FROM object_history WHERE tenant_id = p_tenant AND k = p_key);
+  IF v_id IS NOT NULL AND NOT v_history THEN
     SELECT size, version, expires_at, metadata INTO v_old, v_version, v_expires, v_metadata
       FROM objects WHERE tenant_id = p_tenant AND k = p_key FOR UPDATE;
     IF v_old IS NOT NULL AND (v_expires IS NULL OR v_expires > FLOOR(p_now_ms / 1000)) THEN
@@ -105,7 +108,7 @@ BEGIN
     END IF;
   END IF;
   COMMIT;
-  SELECT v_id IS NOT NULL AS tenant, v_depth > 0 AS history, v_cond AS cond, v_live AS current_version,
+  SELECT v_id IS NOT NULL AS tenant, v_history AS history, v_cond AS cond, v_live AS current_version,
     IF(v_cond AND v_old IS NOT NULL, v_rev, NULL) AS version, v_live IS NOT NULL AS deleted;
 END`;
 

@@ -268,8 +268,13 @@ export function expectError(res: ErrorResponse, status: number, code?: string, m
   expect({ status: res.status, body: res.body }).toMatchObject({ status });
   expect(res.headers['content-type']).toMatch(/^application\/json/);
   const body = res.body as Record<string, unknown>;
-  const extra = status === 412 ? [body.failed === undefined ? 'current_version' : 'failed'] : [];
-  expect(Object.keys(body).sort()).toEqual(['code', ...extra, 'message', 'status_code']);
+  const extra =
+    status === 412
+      ? [body.failed === undefined ? 'current_version' : 'failed']
+      : status === 410
+        ? ['oldest_revision']
+        : [];
+  expect(Object.keys(body).sort()).toEqual(['code', ...extra, 'message', 'status_code'].sort());
   expect(body.status_code).toBe(status);
   expect(typeof body.message).toBe('string');
   expect(typeof body.code).toBe('string');

@@ -6,7 +6,7 @@ import type { Logger } from '../../platform/logger';
 import type { Clock } from '../../platform/clock';
 import type { Principal } from '../../platform/principal';
 import type { KeyRange } from '../../platform/db/prefix-range';
-import type { AppError } from '../../platform/errors';
+import { AppError } from '../../platform/errors';
 import type { Change, ChangesRepository } from './changes.repository';
 import type { WatchersRepository } from './watchers.repository';
 import { inRange, sseRevision } from './change-format';
@@ -14,6 +14,7 @@ import { inRange, sseRevision } from './change-format';
 /** What decides, on every poll, whether a stream's tenant and token may still read. */
 export interface AccessCheck {
   verdictFromCache(principal: Principal): AppError | null | undefined;
+  authorize(principal: Principal): Promise<void>;
 }
 
 /** Changes read at a time for one tenant's streams in one poll. */
@@ -138,7 +139,7 @@ export class FeedHub {
     for (const tenantId of tenants) {
       const set = this.watchers.get(tenantId);
       if (!set) continue;
-      for (const w of set) this.checkAccess(w);
+      for (const w of set) await this.checkAccess(w);
       const revision = revisions.get(tenantId);
       if (revision === undefined) {
         for (const w of set) w.res.end();
@@ -179,8 +180,23 @@ export class FeedHub {
     }
   }
 
-  private checkAccess(w: Watcher): void {
-    const refusal = this.access.verdictFromCache(w.principal);
+  /**
+   * An operator's change makes this process forget the tenant (features/auth); a stream must not outlive a
+   * suspension just because its tenant sends no other request, so what is not cached is read again here.
+   */
+  private async checkAccess(w: Watcher): Promise<void> {
+    let refusal = this.access.verdictFromCache(w.principal);
+    if (refusal === undefined) {
+      refusal = await this.access.authorize(w.principal).then(
+        () => null,
+        (err: unknown) => {
+          if (err instanceof AppError) return err;
+          // The database is away: the stream stays, and the next poll asks again.
+          this.logger.warn({ err }, 'could not check a change stream’s access');
+          return null;
+        },
+      );
+    }
     if (refusal) {
       this.send(w, `event: error\ndata: ${JSON.stringify(refusal.toJSON())}\n\n`);
       w.res.end();

@@ -470,7 +470,7 @@ export interface components {
             message: string;
             /** @description The HTTP status, repeated. */
             status_code: number;
-            /** @description Stable and machine-readable, e.g. VALIDATION_FAILED; the README lists them all. */
+            /** @description Stable and machine-readable, e.g. VALIDATION_FAILED; docs/API.md lists them all. */
             code: string;
         };
         /** @example alice */

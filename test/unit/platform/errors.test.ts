@@ -25,8 +25,8 @@ describe('AppError', () => {
     expect(AppError.badRequest('bad').code).toBe('BAD_REQUEST');
   });
 
-  it('has every code of the catalogue listed in the README, under its status', () => {
-    const readme = fs.readFileSync(path.join(__dirname, '../../../README.md'), 'utf8');
+  it('has every code of the catalogue listed in docs/API.md, under its status', () => {
+    const readme = fs.readFileSync(path.join(__dirname, '../../../docs/API.md'), 'utf8');
     for (const [code, status] of Object.entries(ERROR_STATUS)) {
       const line = readme.split('\n').find((l) => l.startsWith(`- **${status}**`)) ?? '';
       const section = readme.slice(readme.indexOf(line), readme.indexOf('\n- **', readme.indexOf(line) + 1));

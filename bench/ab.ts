@@ -1,12 +1,16 @@
 /**
  * `make bench-ab BASE=<git ref>`: the service built from BASE against the service built from the working tree,
- * both running at once on one fresh database, with the load alternated between them in short slices, so that
- * both see the same machine. On a shared VM the CPU cost of identical code was measured to swing ±25 % between
- * minutes, which hides any change smaller than that from two separate `make bench` runs; paired slices do not.
+ * both running at once, with the load alternated between them in short slices, so that both see the same machine.
+ * They share one fresh database, or get one each (provisioned alike) when their migrations differ, since neither
+ * can run on the other's schema, or when AB_WORK_ENV is set. On a shared VM the CPU cost of identical code was
+ * measured to swing ±25 % between minutes, which hides any change smaller than that from two separate
+ * `make bench` runs; paired slices do not.
  *
  * Env: BASE (default HEAD), AB_SCENARIOS (scenario ids, default get-hit,post-create,post-overwrite),
- * AB_ROUNDS (default 6), BENCH_DATABASE_URL as for `make bench`; QUICK=1: two rounds of one-second slices (CI
- * runs it so that the tool never rots). Prints medians; writes nothing. Fails only when something is broken.
+ * AB_ROUNDS (default 6), AB_WORK_ENV (settings for the working tree's service only, as `HISTORY_DEPTH=10,…`:
+ * with BASE=HEAD, what turning a setting on costs), BENCH_DATABASE_URL as for `make bench`; QUICK=1: two rounds
+ * of one-second slices (CI runs it so that the tool never rots). Prints medians; writes nothing. Fails only when
+ * something is broken.
  */
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
@@ -56,6 +60,13 @@ function buildBase(root: string, ref: string): { dir: string; commit: string; re
   return { dir, commit, remove };
 }
 
+function migrationNames(dir: string): string {
+  return fs
+    .readdirSync(path.join(dir, 'db', 'migrations'))
+    .sort()
+    .join('\n');
+}
+
 function change(base: number, work: number): string {
   const pct = ((work - base) / base) * 100;
   return `${pct >= 0 ? '+' : ''}${pct.toFixed(1)} %`;
@@ -75,37 +86,54 @@ async function main(): Promise<number> {
   try {
     const base = buildBase(root, ref);
     undo.push(base.remove);
-    undo.push(await createOwnedDatabase(database));
+    const workEnv = Object.fromEntries(
+      (process.env.AB_WORK_ENV ?? '')
+        .split(',')
+        .filter((pair) => pair.includes('='))
+        .map((pair) => [pair.slice(0, pair.indexOf('=')).trim(), pair.slice(pair.indexOf('=') + 1).trim()]),
+    );
+    // Settings may apply when tenants are created (HISTORY_DEPTH): the working tree then provisions its own.
+    const sameSchema = migrationNames(base.dir) === migrationNames(root) && Object.keys(workEnv).length === 0;
+    if (!sameSchema && !database.owned)
+      throw new Error('two databases are needed: give BENCH_DATABASE_URL without a database, so each gets its own');
+    const databases = { base: database, work: sameSchema ? database : { ...database, name: `${database.name}_work` } };
+    undo.push(await createOwnedDatabase(databases.base));
+    if (!sameSchema) undo.push(await createOwnedDatabase(databases.work));
     const logDir = fs.mkdtempSync(path.join(os.tmpdir(), 'tenantkv-ab-logs-'));
     undo.push(() => fs.rmSync(logDir, { recursive: true, force: true }));
     const jwtSecret = randomHex(32);
-    const start = async (name: string, dir: string): Promise<ServiceProcess> => {
+    const start = async (name: 'base' | 'work', dir: string): Promise<ServiceProcess> => {
       const service = await startService({
         root: dir,
-        databaseUrl: databaseUrl(database),
+        databaseUrl: databaseUrl(databases[name]),
         jwtSecret,
         workers: 1,
         logFile: path.join(logDir, `${name}.log`),
+        env: name === 'work' ? workEnv : undefined,
       });
       undo.push(service.stop);
       return service;
     };
-    // The base migrates first; the working tree then adds only migrations the base does not have.
+    // On one database the base migrates first, and the working tree finds nothing to add.
     const services: Record<'base' | 'work', ServiceProcess> = {
       base: await start('base', base.dir),
       work: await start('work', root),
     };
     log(`base ${base.commit} (${ref}) against the working tree, ${rounds} rounds of ${settings.durationS} s slices`);
-    const fixture = await provision(services.base.url, settings);
-    await smokeCheck(services.base.url, fixture);
-    await smokeCheck(services.work.url, fixture);
+    const baseFixture = await provision(services.base.url, settings);
+    const fixtures = {
+      base: baseFixture,
+      work: sameSchema ? baseFixture : await provision(services.work.url, settings),
+    };
+    await smokeCheck(services.base.url, fixtures.base);
+    await smokeCheck(services.work.url, fixtures.work);
 
     const samples = new Map<string, Sample[]>();
     for (let round = 0; round < rounds; round++) {
       const order: ('base' | 'work')[] = round % 2 === 0 ? ['base', 'work'] : ['work', 'base'];
       for (const name of order) {
         const service = services[name];
-        const scenarios = serviceScenarios(fixture, settings, `${name[0]}${round}${randomHex(2)}`);
+        const scenarios = serviceScenarios(fixtures[name], settings, `${name[0]}${round}${randomHex(2)}`);
         for (const scenario of scenarios.filter((s) => ids.includes(s.id))) {
           const m = await scenario.run({ url: service.url, pids: () => [service.pid, ...childPids(service.pid)] });
           closeIdleSockets();

@@ -78,6 +78,8 @@ export interface ServiceOptions {
    * its own file there (node's default name carries the pid): a fixed name would let the primary overwrite them.
    */
   cpuProfileDir?: string;
+  /** Settings on top of the bench's own (`make bench-ab` AB_WORK_ENV). */
+  env?: Record<string, string>;
 }
 
 export interface ServiceProcess {
@@ -109,6 +111,7 @@ export async function startService(options: ServiceOptions): Promise<ServiceProc
       JWT_SECRET_KEY: options.jwtSecret,
       PORT: String(port),
       WEB_CONCURRENCY: String(options.workers),
+      ...options.env,
     },
     stdio: ['ignore', out, out],
   });

@@ -6,13 +6,14 @@ import {
   listen,
   makeTenant,
   request,
+  valueOfSize,
   writeExpiredInDb,
   type Harness,
   type TestTenant,
 } from '../../support/harness';
 import { PinnedConnections, ServiceProcess, send } from '../../support/service-process';
 import { TEST_MYSQL_URL, targets } from '../../support/targets';
-import { SseStream, eventually } from './sse-client';
+import { SseStream, eventually } from '../../support/sse-client';
 
 /**
  * The change feed (issue 11): every committed change of a tenant reaches its streams, in revision order, a batch's
@@ -105,6 +106,90 @@ describeTargets(
       expect(since.changes.map((c) => c.version)).toEqual([5, 6]);
       expect(fromNow.changes.map((c) => c.version)).toEqual([6]);
       expect(resumed.lastEventId).toBe('6');
+    });
+
+    it('resumes after a disconnect mid-storm with exactly the database’s changes: no gap, no duplicate', async () => {
+      const t = await makeTenant(h);
+      const kv = api(h, t);
+      let writing = true;
+      const writer = async (w: number): Promise<void> => {
+        for (let i = 0; writing; i++) {
+          const key = `w${w}-${i % 5}`;
+          if (i % 4 === 3) await kv.del(key).expect(204);
+          else if (i % 4 === 2)
+            await kv
+              .batch([
+                { key, value: i },
+                { key: `${key}-b`, value: -i },
+              ])
+              .expect(201);
+          else await kv.put(key, i).expect(201);
+        }
+      };
+      const writers = [0, 1, 2].map(writer);
+      // What a client keeps of a stream: the events up to the last one with an id (a revision cut off half-way
+      // comes again whole after the resumption).
+      const received: { type: string; key: string; version: number }[] = [];
+      let last = '0';
+      try {
+        for (let cut = 0; cut < 4; cut++) {
+          const s = await watch(t, '', { 'Last-Event-ID': last });
+          const seen = received.length;
+          await s.waitFor((x) => x.changes.filter((c) => c.id !== undefined).length >= 5, 'five revisions');
+          s.close();
+          const kept = s.changes;
+          const end = kept.map((c) => c.id !== undefined).lastIndexOf(true);
+          received.push(...kept.slice(0, end + 1).map(({ type, key, version }) => ({ type, key, version })));
+          last = kept[end].id as string;
+          expect(received.length).toBeGreaterThan(seen);
+        }
+      } finally {
+        writing = false;
+        await Promise.all(writers);
+      }
+      const rows = await h.db
+        .knex('changes')
+        .select('revision', 'type', 'k')
+        .where('tenant_id', t.id)
+        .andWhere('revision', '<=', Number(last))
+        .orderBy(['revision', 'seq']);
+      expect(received).toEqual(
+        rows.map((r: Record<string, unknown>) => ({
+          type: r.type,
+          key: h.db.dialect.keyText(r.k),
+          version: Number(r.revision),
+        })),
+      );
+    });
+
+    it('tells a stream that does not read to resume later (overflow), and it resumes from its last id', async () => {
+      const t = await makeTenant(h, 64 * 1024 * 1024);
+      const kv = api(h, t);
+      const slow = await watch(t, '?values=true');
+      slow.pause();
+      // Far more than the socket's buffers and the hub's bound together.
+      const batches = 8;
+      for (let b = 1; b <= batches; b++) {
+        const items = Array.from({ length: 48 }, (_, i) => ({ key: `big-${i}`, value: valueOfSize(64 * 1024) }));
+        await kv.batch(items).expect(201);
+      }
+      // The hub feeds every stream of a tenant in the same pass: once this one has the last revision, the slow
+      // stream has been dealt with too.
+      await (await watch(t, '?since=0')).waitForRevision(batches);
+      slow.resume();
+      await slow.waitForEnd();
+      const last = slow.events.at(-1);
+      expect(last?.event).toBe('overflow');
+      const resumeFrom = Number(slow.lastEventId ?? '0');
+      expect(last?.data.revision).toBe(resumeFrom);
+      expect(resumeFrom).toBeLessThan(batches);
+      // Every revision it was given came whole.
+      for (let v = 1; v <= resumeFrom; v++) expect(slow.changes.filter((c) => c.version === v).length).toBe(48);
+      const again = await watch(t, '', { 'Last-Event-ID': String(resumeFrom) });
+      await again.waitForRevision(batches);
+      expect([...new Set(again.changes.map((c) => c.version))]).toEqual(
+        Array.from({ length: batches - resumeFrom }, (_, i) => resumeFrom + i + 1),
+      );
     });
 
     it('records an expired object’s purge as an expire change', async () => {
@@ -202,13 +287,35 @@ describeTargets(
       }, 'a slot freed by the closed stream');
     });
 
-    it('ends a suspended tenant’s stream with an error event', async () => {
-      const t = await makeTenant(h);
-      const s = await watch(t);
-      await request(h.app).patch(`/api/admin/tenants/${t.id}`).set(asAdmin).send({ suspended: true }).expect(200);
+    it('ends the stream of a suspended tenant, of a revoked token, and of a deleted tenant', async () => {
+      const suspended = await makeTenant(h);
+      const s = await watch(suspended);
+      await request(h.app)
+        .patch(`/api/admin/tenants/${suspended.id}`)
+        .set(asAdmin)
+        .send({ suspended: true })
+        .expect(200);
       await s.waitForEnd();
-      const last = s.events.at(-1);
-      expect([last?.event, last?.data.code]).toEqual(['error', 'TENANT_SUSPENDED']);
+      expect([s.events.at(-1)?.event, s.events.at(-1)?.data.code]).toEqual(['error', 'TENANT_SUSPENDED']);
+
+      const owner = await makeTenant(h);
+      const issued = await request(h.app)
+        .post(`/api/admin/tenants/${owner.id}/tokens`)
+        .set(asAdmin)
+        .send({ scopes: ['read'] })
+        .expect(201);
+      const byToken = await SseStream.open(server.url, '/api/watch', { Authorization: `Bearer ${issued.body.token}` });
+      streams.push(byToken);
+      expect(byToken.status).toBe(200);
+      await request(h.app).delete(`/api/admin/tenants/${owner.id}/tokens/${issued.body.id}`).set(asAdmin).expect(204);
+      await byToken.waitForEnd();
+      expect([byToken.events.at(-1)?.event, byToken.events.at(-1)?.data.code]).toEqual(['error', 'UNAUTHORIZED']);
+
+      const deleted = await makeTenant(h);
+      const d = await watch(deleted);
+      await request(h.app).delete(`/api/admin/tenants/${deleted.id}`).set(asAdmin).expect(204);
+      await d.waitForEnd();
+      expect(d.changes).toEqual([]);
     });
   },
   { env: ENV },

@@ -32,6 +32,7 @@ export class SseStream {
   ended = false;
   private buffer = '';
   private waiters: (() => void)[] = [];
+  private response: http.IncomingMessage | undefined;
 
   private constructor(private readonly req: http.ClientRequest) {}
 
@@ -49,6 +50,7 @@ export class SseStream {
       });
       req.on('response', (res) => {
         stream.status = res.statusCode ?? 0;
+        stream.response = res;
         stream.headers = res.headers;
         res.setEncoding('utf8');
         if (stream.status !== 200) {
@@ -123,6 +125,15 @@ export class SseStream {
   /** Waits until the service has ended the stream. */
   waitForEnd(timeoutMs?: number): Promise<void> {
     return this.waitFor((s) => s.ended, 'the end of the stream', timeoutMs);
+  }
+
+  /** The client stops reading (a slow consumer): what the service sends piles up in the sockets' buffers. */
+  pause(): void {
+    this.response?.pause();
+  }
+
+  resume(): void {
+    this.response?.resume();
   }
 
   /** The client goes away (a disconnect). */

@@ -1,7 +1,7 @@
 # The two commands a new machine needs: `make run` and `make test`.
 NODE_MODULES := node_modules/.package-lock.json
 
-.PHONY: run test test-cluster bench-cluster lint lint-api generate format build bench bench-ab install clean
+.PHONY: run test test-cluster bench-cluster lint lint-api generate format build bench bench-ab bench-feed install clean
 
 # npm ci prints next to nothing while better-sqlite3 compiles, so say what is going on first.
 $(NODE_MODULES): package.json package-lock.json
@@ -56,6 +56,11 @@ bench: build
 bench-ab: build
 	npx tsc -p bench/tsconfig.json
 	BASE=$(BASE) QUICK=$(QUICK) node dist-bench/bench/ab.js
+
+## how long a change takes to reach a change stream, on the forked service (QUICK=1: a smoke run)
+bench-feed: build
+	npx tsc -p bench/tsconfig.json
+	QUICK=$(QUICK) node dist-bench/bench/feed.js
 
 clean:
 	rm -rf dist dist-bench dist-test .jest-results.json .jest-cluster-results.json

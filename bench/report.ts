@@ -399,6 +399,12 @@ ${markdownTable(['WEB_CONCURRENCY', 'process', 'peak RSS sampled (MB)', 'VmHWM (
 - **batch get of 100 keys**: \`POST /api/batch/get\` of 100 preloaded keys in random order, a random tenant.
 - **POST overwrite with If-Match: \\***: a conditional overwrite of a random preloaded key of a random tenant.
 - **GET hit, ${s.highConnections} connections**: GET hit again at ${s.highConnections} connections.
+- **Noisy neighbour** (two rows): the other ${s.tenants - 1} tenants' traffic, half GET hits and half same-size
+  overwrites, alone and then beside ${s.connections} more connections overwriting the hot tenant (as in POST
+  overwrite, 1 tenant) for the same time. Compare the two rows' p50 and p99: a hot tenant queues in its worker's
+  line for that tenant, holding at most one database connection per worker, so the others are not stuck behind
+  it. The second row's label gives the hot tenant's own writes/s; its CPU column is empty, as both loads ran on
+  the same processes.
 - **Baselines** (measured once, no HTTP, no service code): mysql2 with a pool of 20 connections and 20 concurrent
   loops, the service's own SQL imported from src/ (no copies), sessions at READ COMMITTED: the point select; the
   write procedure the service calls (\`CALL tenantkv_put_v3\`), creating keys across the ${s.tenants} tenants,

@@ -167,13 +167,58 @@ export function serviceScenarios(fixture: Fixture, settings: Settings, tag: stri
     const req = postObjectRequest(tenant, key, fixture.smallValue);
     return { ...req, headers: { ...req.headers, 'if-match': '*' } };
   };
+  // The other tenants' traffic: half reads, half same-size overwrites, none on the hot tenant.
+  const others = fixture.tenants.filter((t) => t !== fixture.hotTenant);
+  const neighbour = (): autocannon.Request => {
+    const { tenant, key } = randomHit(fixture, pick(others));
+    return Math.random() < 0.5
+      ? { method: 'GET', path: servicePath(tenant, key), headers: bearer(tenant) }
+      : postObjectRequest(tenant, key, fixture.smallValue);
+  };
   const readPercent = Math.round(settings.mixReadShare * 100);
   const c = settings.connections;
+  const neighbours = loadScenario(
+    'neighbours',
+    `${c} connections, 50 % GET / 50 % POST overwrite, ${others.length} tenants`,
+    c,
+    neighbour,
+    [200, 201],
+  );
   return [
     loadScenario('get-hit', 'GET hit', c, hit, [200]),
     loadScenario('get-miss', 'GET miss', c, getRequest(fixture, servicePath, randomMiss), [404]),
     loadScenario('post-create', 'POST create, 100 tenants', c, create, [201]),
     loadScenario('post-overwrite', 'POST overwrite, 1 tenant', c, overwrite, [201]),
+    neighbours,
+    {
+      id: 'neighbours-hot',
+      label: `the same, beside ${c} connections overwriting one hot tenant`,
+      // The row is the other tenants' load; the hot tenant's writes run alongside for the same time, uncounted.
+      run: async (target) => {
+        const [measured, hot] = await Promise.all([
+          neighbours.run(target),
+          runLoad({
+            id: 'hot-tenant',
+            label: 'hot tenant',
+            url: target.url,
+            subject: target.pids,
+            connections: c,
+            durationS: settings.durationS,
+            warmupS: settings.warmupS,
+            setupRequest: overwrite,
+            expect: [201],
+          }),
+        ]);
+        log(`hot tenant beside them: ${hot.rps.toFixed(0)} writes/s, ${hot.unexpected} unexpected`);
+        // Both loads ran on the same processes: CPU per request would charge the hot tenant's to this row.
+        return {
+          ...measured,
+          id: 'neighbours-hot',
+          label: `the same, beside ${c} connections overwriting one hot tenant (${hot.rps.toFixed(0)} writes/s)`,
+          cpu: undefined,
+        };
+      },
+    },
     loadScenario(
       'mix',
       `mix ${readPercent} % GET hit / ${100 - readPercent} % POST create`,

@@ -6,7 +6,7 @@ import { databaseAnswer } from './platform/db/db-errors';
 import { compileValidators, loadOpenApi } from './platform/http/openapi';
 import { mountRoutes } from './platform/http/routes';
 import { accessLog } from './platform/http/access-log';
-import { budgetSpent, requestBudget } from './platform/http/request-budget';
+import { budgetSpent, InFlight } from './platform/http/in-flight';
 
 /** Renders an error as every error is sent: its status, its JSON body, and the headers that go with it. */
 export function sendError(req: Request, res: Response, error: AppError): void {
@@ -19,14 +19,17 @@ export function sendError(req: Request, res: Response, error: AppError): void {
   res.status(error.status).json(error.toJSON());
 }
 
-/** The HTTP face of a container: middleware, routes, docs, the one error handler. No listening, no process state. */
-export function buildApp(c: Container): express.Express {
+/**
+ * The HTTP face of a container: middleware, routes, docs, the one error handler. No listening, no process state;
+ * `inFlight` is what a server that shuts down gracefully shares with it.
+ */
+export function buildApp(c: Container, inFlight = new InFlight(c.config.requestTimeoutMs, sendError)): express.Express {
   const openapi = loadOpenApi({ maxKeyChars: c.config.maxKeyChars });
   const app = express();
   app.disable('x-powered-by');
   app.set('etag', false);
   app.use(accessLog(c.logger, (url) => url === '/healthz'));
-  app.use(requestBudget(c.config.requestTimeoutMs, sendError));
+  app.use(inFlight.track);
 
   mountRoutes(app, c.routes, {
     validators: compileValidators(openapi.document),

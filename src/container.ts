@@ -95,7 +95,8 @@ export async function createContainer(
     const tokens = new TokenService(secret, config.jwtLifetimeSeconds);
     const tenants = new TenantRepository(db.sql);
     const apiTokens = new ApiTokenRepository(db.sql);
-    const access = new TenantAccess(config, tenants, apiTokens, clock, options.bus ?? workerBus());
+    const bus = options.bus ?? workerBus();
+    const access = new TenantAccess(config, tenants, apiTokens, clock, bus);
     const feed = new FeedHub(
       config,
       new ChangesRepository(db.sql),
@@ -103,6 +104,7 @@ export async function createContainer(
       access,
       clock,
       logger,
+      bus,
     );
     const committed = (tenantId: number): void => feed.nudge(tenantId);
     const pipeline = new WritePipeline(

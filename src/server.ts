@@ -6,7 +6,8 @@ import { createLogger, flushLogger, type Logger } from './platform/logger';
 import { createDb } from './platform/db/database';
 import { migrateLatest } from './platform/db/migrate';
 import { createContainer, type Container } from './container';
-import { buildApp } from './app';
+import { buildApp, sendError } from './app';
+import { InFlight } from './platform/http/in-flight';
 import { resolveJwtSecret } from './features/auth';
 import { relayWorkerBus } from './platform/worker-bus';
 import { boundUrl, describeStartFailure, isPermanent, reportToPrimary, superviseWorkers } from './supervisor';
@@ -26,13 +27,11 @@ export async function startService(
   if (options.migrate) await migrate(config);
   const container = await createContainer(config, logger);
   await container.start();
-  const app = buildApp(container);
   // Requests accepted and not yet answered; once draining, every response says Connection: close.
-  const running = new Set<http.ServerResponse>();
+  const running = new InFlight(config.requestTimeoutMs, sendError);
+  const app = buildApp(container, running);
   let draining = false;
   const server = http.createServer((req, res) => {
-    running.add(res);
-    res.once('close', () => running.delete(res));
     if (draining) res.setHeader('Connection', 'close');
     app(req, res);
   });
@@ -51,13 +50,14 @@ export async function startService(
       // once. Only what is still running at the deadline is cut, and counted.
       draining = true;
       const inFlight = running.size;
-      for (const res of running) if (!res.headersSent) res.setHeader('Connection', 'close');
+      for (const res of running.responses()) if (!res.headersSent) res.setHeader('Connection', 'close');
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
       // Change streams never finish on their own: end them, and their clients resume elsewhere.
       container.endStreams();
       server.closeIdleConnections();
       // A response whose headers went out before the signal leaves its connection idle when it ends: close it then.
-      for (const res of running) res.once('finish', () => setImmediate(() => server.closeIdleConnections()));
+      for (const res of running.responses())
+        res.once('finish', () => setImmediate(() => server.closeIdleConnections()));
       let cut = 0;
       const deadline = setTimeout(() => {
         cut = running.size;

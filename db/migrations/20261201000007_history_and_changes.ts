@@ -16,8 +16,9 @@ export const config = { transaction: false };
  *   one row each with a lease, so that the per-tenant limit on streams holds across processes and instances.
  *
  * MySQL/MariaDB: the write and delete procedures, version 4, also write their change record and `written_at`, and
- * leave tenants that keep history, and keys that still have kept versions (their depth was lowered to 0, which
- * the next write of the key applies), to the write pipeline; the purge procedure, version 3, records an `expire`
+ * leave to the write pipeline what keeps or trims history: a put that replaces a row of a tenant that keeps
+ * history, a delete of such a tenant, and any write of a key that still has kept versions (its depth was lowered
+ * to 0, which the next write of the key applies); a new key of such a tenant is written by the procedure; the purge procedure, version 3, records an `expire`
  * change per object it removes.
  */
 const PUT = `
@@ -35,10 +36,14 @@ BEGIN
   START TRANSACTION;
   SELECT provisioned, utilised, revision, history_depth INTO v_prov, v_util, v_rev, v_depth
     FROM tenants WHERE id = p_tenant AND deleted = 0 FOR UPDATE;
-  SET v_history = v_depth > 0 OR EXISTS (SELECT 1 FROM object_history WHERE tenant_id = p_tenant AND k = p_key);
+  SET v_history = EXISTS (SELECT 1 FROM object_history WHERE tenant_id = p_tenant AND k = p_key);
   IF v_prov IS NOT NULL AND NOT v_history THEN
     SELECT size, version, expires_at INTO v_old, v_version, v_expires
       FROM objects WHERE tenant_id = p_tenant AND k = p_key FOR UPDATE;
+    -- A row this write replaces would become a kept version: that is the pipeline's. A new key is not.
+    SET v_history = v_depth > 0 AND v_old IS NOT NULL;
+  END IF;
+  IF v_prov IS NOT NULL AND NOT v_history THEN
     IF v_old IS NOT NULL AND (v_expires IS NULL OR v_expires > FLOOR(p_now_ms / 1000)) THEN
       SET v_live = v_version;
     END IF;

@@ -116,7 +116,7 @@ export class ServiceProcess {
  * hands new connections to the workers in turn, so a few of them reach every worker.
  */
 export class PinnedConnections {
-  private readonly agents: http.Agent[];
+  readonly agents: http.Agent[];
 
   constructor(count: number) {
     this.agents = Array.from({ length: count }, () => new http.Agent({ keepAlive: true, maxSockets: 1 }));

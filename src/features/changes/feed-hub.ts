@@ -5,6 +5,7 @@ import type { Config } from '../../platform/config';
 import type { Logger } from '../../platform/logger';
 import type { Clock } from '../../platform/clock';
 import type { Principal } from '../../platform/principal';
+import type { WorkerBus } from '../../platform/worker-bus';
 import type { KeyRange } from '../../platform/db/prefix-range';
 import { AppError } from '../../platform/errors';
 import type { Change, ChangesRepository } from './changes.repository';
@@ -25,6 +26,11 @@ const HEARTBEAT_MS = 15_000;
 /** A stream whose unsent answer passes this is told to resume later (event: overflow) and closed. */
 const MAX_BUFFERED_BYTES = 4 * 1024 * 1024;
 
+/** Worker bus channels: which tenants a worker has streams of, a worker asking for that, tenants that moved. */
+const WATCHING = 'feed.watching';
+const HELLO = 'feed.hello';
+const MOVED = 'feed.moved';
+
 interface Watcher {
   id: string;
   tenantId: number;
@@ -41,7 +47,10 @@ interface Watcher {
  * over the outbox (features/objects writes it in each write's own transaction), however many streams there are:
  * one query for the revisions of the watched tenants, then one for the new changes of each tenant that moved,
  * read once for all of its streams. Changes made through any instance or worker reach every stream; a write
- * through this process wakes the loop at once (`nudge`).
+ * through this process wakes the loop at once (`nudge`), and so does a write through a sibling worker of the
+ * instance: each worker tells its siblings which tenants it has streams of (over the worker bus, when that set
+ * changes), and a worker that commits for one of those tells them it moved, once per turn of its event loop.
+ * Writes through other instances arrive at the next poll (CHANGE_POLL_MS).
  */
 export class FeedHub {
   private readonly watchers = new Map<number, Set<Watcher>>();
@@ -52,6 +61,9 @@ export class FeedHub {
   private stopped = false;
   private lastHeartbeat = 0;
   private lastRenew = 0;
+  /** The tenants each sibling worker has streams of, as it last said; cleared when a worker starts. */
+  private readonly watchedBySibling = new Map<string, number[]>();
+  private readonly moved = new Set<number>();
 
   constructor(
     private readonly config: Config,
@@ -60,7 +72,23 @@ export class FeedHub {
     private readonly access: AccessCheck,
     private readonly clock: Clock,
     private readonly logger: Logger,
-  ) {}
+    private readonly bus: WorkerBus,
+  ) {
+    bus.subscribe(WATCHING, (payload) => {
+      const { from, tenants } = payload as { from: string; tenants: number[] };
+      if (tenants.length > 0) this.watchedBySibling.set(from, tenants);
+      else this.watchedBySibling.delete(from);
+    });
+    // A worker that starts knows nobody's streams, and one that died leaves its list: everyone says theirs again.
+    bus.subscribe(HELLO, () => {
+      this.watchedBySibling.clear();
+      if (this.watchers.size > 0) this.announce();
+    });
+    bus.subscribe(MOVED, (payload) => {
+      if ((payload as number[]).some((tenantId) => this.watchers.has(tenantId))) this.schedule(0);
+    });
+    void bus.publish(HELLO, null);
+  }
 
   /** Takes a slot for a stream of this tenant; false when it has MAX_WATCHERS_PER_TENANT open already. */
   async admit(id: string, tenantId: number): Promise<boolean> {
@@ -78,11 +106,17 @@ export class FeedHub {
   attach(watcher: Omit<Watcher, 'cursor'>, since: number): void {
     const entry: Watcher = { ...watcher, cursor: since };
     let set = this.watchers.get(watcher.tenantId);
-    if (!set) this.watchers.set(watcher.tenantId, (set = new Set()));
+    if (!set) {
+      this.watchers.set(watcher.tenantId, (set = new Set()));
+      this.announce();
+    }
     set.add(entry);
     watcher.res.on('close', () => {
       set.delete(entry);
-      if (set.size === 0) this.watchers.delete(watcher.tenantId);
+      if (set.size === 0) {
+        this.watchers.delete(watcher.tenantId);
+        this.announce();
+      }
       this.slots
         .release(watcher.id)
         .catch((err: unknown) => this.logger.warn({ err }, 'could not release a stream slot'));
@@ -90,9 +124,27 @@ export class FeedHub {
     this.schedule(0);
   }
 
-  /** A write through this process committed: poll now rather than at the next tick. */
+  /** A write through this process committed: poll now rather than at the next tick, here and in the siblings. */
   nudge(tenantId: number): void {
     if (this.watchers.has(tenantId)) this.schedule(0);
+    if (this.moved.has(tenantId) || !this.watchedElsewhere(tenantId)) return;
+    if (this.moved.size === 0) setImmediate(this.tellMoved);
+    this.moved.add(tenantId);
+  }
+
+  private watchedElsewhere(tenantId: number): boolean {
+    for (const tenants of this.watchedBySibling.values()) if (tenants.includes(tenantId)) return true;
+    return false;
+  }
+
+  private readonly tellMoved = (): void => {
+    const tenants = [...this.moved];
+    this.moved.clear();
+    void this.bus.publish(MOVED, tenants);
+  };
+
+  private announce(): void {
+    void this.bus.publish(WATCHING, { from: this.process, tenants: [...this.watchers.keys()] });
   }
 
   /** Ends every stream (at shutdown); their clients resume from their last event id elsewhere. */

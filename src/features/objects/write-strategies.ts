@@ -55,9 +55,9 @@ export function transactionStrategy(pipeline: WritePipeline): WriteStrategy {
 /**
  * MySQL: the same story as the pipeline in one round trip, statements parsed once by the server
  * (docs/BENCHMARKS.md), its change record included. The procedure decides only what the pipeline decides before
- * its reclaim step, and only for tenants that keep no history: a write it refuses for quota goes to the
- * pipeline, which reclaims the tenant's expired objects and decides again, and so does any write of a tenant
- * with history.
+ * its reclaim step, and only writes that keep no history: a write it refuses for quota goes to the pipeline,
+ * which reclaims the tenant's expired objects (and evicts kept versions) and decides again, and so does a write
+ * that would keep or trim kept versions (the procedure says so: `history`).
  */
 export function procedureStrategy(
   db: Db,

@@ -378,6 +378,8 @@ describeTargets(
       ADMIN_API_KEYS: ADMIN_KEY,
       WEB_CONCURRENCY: '2',
       MIGRATE_ON_START: 'false',
+      // Longer than any wait below: what reaches the stream from the other worker came because that worker told.
+      CHANGE_POLL_MS: '600000',
     });
     url = await service.ready();
     pinned = new PinnedConnections(8);
@@ -387,8 +389,8 @@ describeTargets(
     await service.stop();
   });
 
-  it('gives a stream on one worker the writes made through both, each revision once and in order', async () => {
-    const name = `feed-${Date.now()}`;
+  const newTenant = async (): Promise<Record<string, string>> => {
+    const name = `feed-${Date.now()}-${Math.random().toString(36).slice(2, 6)}`;
     const created = await send(`${url}/api/admin/tenants`, {
       method: 'POST',
       headers: asAdmin,
@@ -399,7 +401,11 @@ describeTargets(
       method: 'POST',
       body: { user_name: name, password: 'feed-password' },
     });
-    const auth = { Authorization: `Bearer ${(login.body as { token: string }).token}` };
+    return { Authorization: `Bearer ${(login.body as { token: string }).token}` };
+  };
+
+  it('gives a stream on one worker the writes made through both, each revision once and in order', async () => {
+    const auth = await newTenant();
     const s = await SseStream.open(url, '/api/watch', auth);
     try {
       const rounds = 5;
@@ -415,6 +421,41 @@ describeTargets(
       await s.waitForRevision(writes);
       expect(s.changes.map((c) => c.version)).toEqual(Array.from({ length: writes }, (_, i) => i + 1));
       expect(service.servedBy((u) => u === '/api/object').size).toBe(2);
+    } finally {
+      s.close();
+    }
+  });
+
+  it('wakes a stream at once for a write through either worker: the one that wrote tells the other, no poll needed', async () => {
+    const auth = await newTenant();
+    // Which worker each held connection reaches, from the access log of a read on each.
+    const probes = await Promise.all(
+      pinned.agents.map((agent, i) => send(`${url}/api/object/probe-${i}`, { headers: auth, agent })),
+    );
+    expect(probes.map((p) => p.status)).toEqual(Array(8).fill(404));
+    const workerOf = await Promise.all(
+      pinned.agents.map(async (_, i) => (await service.waitForLine((l) => l.url === `/api/object/probe-${i}`)).pid),
+    );
+    const first = pinned.agents[0];
+    const second = pinned.agents[workerOf.findIndex((pid) => pid !== workerOf[0])];
+    // Whichever worker holds the stream, one of these two writes is made through the other one, and nothing
+    // written after it would make the stream's worker poll (CHANGE_POLL_MS is ten minutes here).
+    const s = await SseStream.open(url, '/api/watch', auth);
+    try {
+      for (const [n, agent] of [first, second].entries()) {
+        const write = await send(`${url}/api/object`, {
+          method: 'POST',
+          headers: auth,
+          body: { key: `k${n}`, value: n },
+          agent,
+        });
+        expect(write.status).toBe(201);
+        await s.waitForRevision(n + 1);
+      }
+      expect(s.changes.map((c) => [c.key, c.version])).toEqual([
+        ['k0', 1],
+        ['k1', 2],
+      ]);
     } finally {
       s.close();
     }

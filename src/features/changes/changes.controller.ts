@@ -31,6 +31,11 @@ export class ChangesController {
     if (!(await this.hub.admit(id, tenantId))) {
       throw new AppError('TOO_MANY_WATCHERS', `at most ${this.maxWatchers} change streams may be open per tenant`);
     }
+    // The client left, or the request budget answered, while the slot was being taken: the stream never starts.
+    if (res.destroyed || res.headersSent) {
+      this.hub.release(id);
+      return;
+    }
     res.status(200).set({
       'Content-Type': 'text/event-stream; charset=utf-8',
       'Cache-Control': 'no-cache',

@@ -30,6 +30,8 @@ const MAX_BUFFERED_BYTES = 4 * 1024 * 1024;
 const WATCHING = 'feed.watching';
 const HELLO = 'feed.hello';
 const MOVED = 'feed.moved';
+/** At most one MOVED message per worker this often: each is relayed by the primary to every sibling. */
+const MOVED_GAP_MS = 5;
 
 interface Watcher {
   id: string;
@@ -62,8 +64,9 @@ export class FeedHub {
   private lastHeartbeat = 0;
   private lastRenew = 0;
   /** The tenants each sibling worker has streams of, as it last said; cleared when a worker starts. */
-  private readonly watchedBySibling = new Map<string, number[]>();
+  private readonly watchedBySibling = new Map<string, Set<number>>();
   private readonly moved = new Set<number>();
+  private lastMoved = -Infinity;
 
   constructor(
     private readonly config: Config,
@@ -76,7 +79,7 @@ export class FeedHub {
   ) {
     bus.subscribe(WATCHING, (payload) => {
       const { from, tenants } = payload as { from: string; tenants: number[] };
-      if (tenants.length > 0) this.watchedBySibling.set(from, tenants);
+      if (tenants.length > 0) this.watchedBySibling.set(from, new Set(tenants));
       else this.watchedBySibling.delete(from);
     });
     // A worker that starts knows nobody's streams, and one that died leaves its list: everyone says theirs again.
@@ -102,6 +105,11 @@ export class FeedHub {
     );
   }
 
+  /** Gives back the slot of a stream (admitted, and ended or never started). */
+  release(id: string): void {
+    this.slots.release(id).catch((err: unknown) => this.logger.warn({ err }, 'could not release a stream slot'));
+  }
+
   /** Starts a stream that has been admitted: it is owed every change after `since`. */
   attach(watcher: Omit<Watcher, 'cursor'>, since: number): void {
     const entry: Watcher = { ...watcher, cursor: since };
@@ -117,9 +125,7 @@ export class FeedHub {
         this.watchers.delete(watcher.tenantId);
         this.announce();
       }
-      this.slots
-        .release(watcher.id)
-        .catch((err: unknown) => this.logger.warn({ err }, 'could not release a stream slot'));
+      this.release(watcher.id);
     });
     this.schedule(0);
   }
@@ -128,16 +134,19 @@ export class FeedHub {
   nudge(tenantId: number): void {
     if (this.watchers.has(tenantId)) this.schedule(0);
     if (this.moved.has(tenantId) || !this.watchedElsewhere(tenantId)) return;
-    if (this.moved.size === 0) setImmediate(this.tellMoved);
+    if (this.moved.size === 0) {
+      setTimeout(this.tellMoved, Math.max(0, this.lastMoved + MOVED_GAP_MS - performance.now())).unref();
+    }
     this.moved.add(tenantId);
   }
 
   private watchedElsewhere(tenantId: number): boolean {
-    for (const tenants of this.watchedBySibling.values()) if (tenants.includes(tenantId)) return true;
+    for (const tenants of this.watchedBySibling.values()) if (tenants.has(tenantId)) return true;
     return false;
   }
 
   private readonly tellMoved = (): void => {
+    this.lastMoved = performance.now();
     const tenants = [...this.moved];
     this.moved.clear();
     void this.bus.publish(MOVED, tenants);

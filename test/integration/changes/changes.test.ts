@@ -1,3 +1,4 @@
+import http from 'node:http';
 import {
   api,
   describeTargets,
@@ -285,6 +286,26 @@ describeTargets(
         const again = await watch(t);
         return again.status === 200;
       }, 'a slot freed by the closed stream');
+    });
+
+    it('gives back the slot of a stream whose client leaves before the stream starts', async () => {
+      const t = await makeTenant(h);
+      // Each request is cut as soon as it is sent, wherever the service is in admitting it.
+      for (let i = 0; i < 12; i++) {
+        await new Promise<void>((resolve) => {
+          const req = http.get(new URL('/api/watch', server.url), {
+            headers: { Accept: 'text/event-stream', ...t.auth },
+          });
+          req.on('error', () => resolve());
+          req.on('socket', (socket) => socket.once('connect', () => setImmediate(() => req.destroy())));
+        });
+      }
+      // MAX_WATCHERS_PER_TENANT is 3 here: every slot comes back, so three streams open at once again.
+      await eventually(async () => {
+        const open = [await watch(t), await watch(t), await watch(t)];
+        for (const s of open) s.close();
+        return open.every((s) => s.status === 200);
+      }, 'three free slots');
     });
 
     it('ends the stream of a suspended tenant, of a revoked token, and of a deleted tenant', async () => {

@@ -14,9 +14,9 @@ import http from 'node:http';
 import os from 'node:os';
 import fs from 'node:fs';
 import path from 'node:path';
-import { benchDatabase, createOwnedDatabase, databaseUrl, log, percentile, projectRoot, randomHex } from './common';
+import { benchDatabase, createOwnedDatabase, databaseUrl, percentile, projectRoot, randomHex } from './common';
 import { closeIdleSockets, requestExpecting } from './http';
-import { killAllChildren, startService } from './processes';
+import { runTool, startService, type Undo } from './processes';
 
 /** Opens a change stream and calls `onChange` with each put event's revision and when it arrived. */
 function watch(url: string, token: string, onChange: (revision: number, atMs: number) => void): Promise<() => void> {
@@ -75,26 +75,22 @@ function summary(label: string, samples: number[]): string {
   return `${label.padEnd(26)} p50 ${f(50)}  p90 ${f(90)}  p99 ${f(99)}  max ${f(100)} ms`;
 }
 
-interface Account {
-  url: string;
-  token: string;
-}
-
-async function newTenant(url: string): Promise<Account> {
+/** Registers a tenant and logs it in: its token. */
+async function newTenant(url: string): Promise<string> {
   const account = { user_name: `feed-${randomHex(4)}`, password: randomHex(12), provisioned_capacity: 1 << 30 };
   await requestExpecting(201, 'POST', `${url}/api/auth/register`, account);
   const { token } = JSON.parse(await requestExpecting(200, 'POST', `${url}/api/auth/login`, account)) as {
     token: string;
   };
-  return { url, token };
+  return token;
 }
 
 /** One stream, writes one at a time through both workers of its instance. */
-async function sameInstance(url: string, writes: number, undo: (() => void)[]): Promise<string> {
-  const { token } = await newTenant(url);
+async function sameInstance(url: string, writes: number, undo: Undo): Promise<string> {
+  const token = await newTenant(url);
   const arrived = new Map<number, number>();
   let waiting: { revision: number; wake: () => void } | undefined;
-  undo.push(
+  undo(
     await watch(`${url}/api/watch?prefix=lat%2F`, token, (revision, atMs) => {
       arrived.set(revision, atMs);
       if (waiting && revision >= waiting.revision) waiting.wake();
@@ -127,7 +123,7 @@ async function crossInstance(
   a: string,
   b: string,
   options: { watchers: number; rate: number; seconds: number },
-  undo: (() => void)[],
+  undo: Undo,
 ): Promise<string> {
   const perTenant = 10;
   const tenants = await Promise.all(
@@ -140,7 +136,7 @@ async function crossInstance(
     const tenant = w % tenants.length;
     const arrived = new Map<number, number>();
     streams.push({ tenant, arrived });
-    undo.push(await watch(`${b}/api/watch`, tenants[tenant].token, (revision, atMs) => arrived.set(revision, atMs)));
+    undo(await watch(`${b}/api/watch`, tenants[tenant], (revision, atMs) => arrived.set(revision, atMs)));
   }
   let sent = 0;
   let failed = 0;
@@ -152,7 +148,7 @@ async function crossInstance(
     while (sent < due && inFlight.size < 64) {
       const tenant = sent % tenants.length;
       const n = sent++;
-      const p = post(`${a}/api/object`, tenants[tenant].token, JSON.stringify({ key: `k${n}`, value: n }), false).then(
+      const p = post(`${a}/api/object`, tenants[tenant], JSON.stringify({ key: `k${n}`, value: n }), false).then(
         ({ status, version }) => {
           if (status === 201) acked[tenant].set(version, performance.now());
           else failed++;
@@ -188,54 +184,39 @@ async function crossInstance(
   );
 }
 
-async function main(): Promise<number> {
+runTool('bench-feed', async (undo) => {
   const quick = ['1', 'true'].includes(process.env.QUICK ?? '');
   const root = projectRoot();
   const database = benchDatabase(process.env);
-  const undo: (() => Promise<void> | void)[] = [];
-  process.once('exit', killAllChildren);
-  try {
-    undo.push(await createOwnedDatabase(database));
-    const logDir = fs.mkdtempSync(path.join(os.tmpdir(), 'tenantkv-feed-'));
-    undo.push(() => fs.rmSync(logDir, { recursive: true, force: true }));
-    const start = async (name: string, workers: number): Promise<string> => {
-      const service = await startService({
-        root,
-        databaseUrl: databaseUrl(database),
-        jwtSecret,
-        workers,
-        logFile: path.join(logDir, `${name}.log`),
-      });
-      undo.push(service.stop);
-      return service.url;
-    };
-    const jwtSecret = randomHex(32);
-    const closers: (() => void)[] = [];
-    undo.push(() => closers.forEach((close) => close()));
-    const a = await start('a', 2);
-    const first = await sameInstance(a, quick ? 20 : Number(process.env.FEED_WRITES ?? 400), closers);
-    const b = await start('b', 1);
-    const second = await crossInstance(
-      a,
-      b,
-      {
-        watchers: quick ? 10 : Number(process.env.FEED_WATCHERS ?? 100),
-        rate: quick ? 100 : Number(process.env.FEED_RATE ?? 1000),
-        seconds: quick ? 1 : Number(process.env.FEED_SECONDS ?? 10),
-      },
-      closers,
-    );
-    process.stdout.write(`\nchange feed latency (CHANGE_POLL_MS default)\n${first}\n${second}\n`);
-    closeIdleSockets();
-    writeAgent.destroy();
-    return 0;
-  } catch (err) {
-    process.stderr.write(`\nbench-feed failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
-    return 1;
-  } finally {
-    for (const step of undo.reverse())
-      await Promise.resolve(step()).catch((e: unknown) => log(`cleanup: ${String(e)}`));
-  }
-}
-
-void main().then((code) => process.exit(code));
+  undo(await createOwnedDatabase(database));
+  const logDir = fs.mkdtempSync(path.join(os.tmpdir(), 'tenantkv-feed-'));
+  undo(() => fs.rmSync(logDir, { recursive: true, force: true }));
+  const start = async (name: string, workers: number): Promise<string> => {
+    const service = await startService({
+      root,
+      databaseUrl: databaseUrl(database),
+      jwtSecret,
+      workers,
+      logFile: path.join(logDir, `${name}.log`),
+    });
+    undo(service.stop);
+    return service.url;
+  };
+  const jwtSecret = randomHex(32);
+  const a = await start('a', 2);
+  const first = await sameInstance(a, quick ? 20 : Number(process.env.FEED_WRITES ?? 400), undo);
+  const b = await start('b', 1);
+  const second = await crossInstance(
+    a,
+    b,
+    {
+      watchers: quick ? 10 : Number(process.env.FEED_WATCHERS ?? 100),
+      rate: quick ? 100 : Number(process.env.FEED_RATE ?? 1000),
+      seconds: quick ? 1 : Number(process.env.FEED_SECONDS ?? 10),
+    },
+    undo,
+  );
+  process.stdout.write(`\nchange feed latency (CHANGE_POLL_MS default)\n${first}\n${second}\n`);
+  closeIdleSockets();
+  writeAgent.destroy();
+});

@@ -30,6 +30,30 @@ function killIfService(pid: number): void {
   }
 }
 
+/** Registers a step to run when the tool ends, whatever way it ends; the steps run last first. */
+export type Undo = (step: () => Promise<void> | void) => void;
+
+/**
+ * Runs a bench tool's `body`: then its undo steps, last first; every child it started is killed at exit; the
+ * process exits 0, or 1 after printing the error when something broke.
+ */
+export function runTool(name: string, body: (undo: Undo) => Promise<void>): void {
+  const steps: (() => Promise<void> | void)[] = [];
+  process.once('exit', killAllChildren);
+  void (async (): Promise<number> => {
+    try {
+      await body((step) => steps.push(step));
+      return 0;
+    } catch (err) {
+      process.stderr.write(`\n${name} failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+      return 1;
+    } finally {
+      for (const step of steps.reverse())
+        await Promise.resolve(step()).catch((e: unknown) => log(`cleanup: ${String(e)}`));
+    }
+  })().then((code) => process.exit(code));
+}
+
 export async function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const server = net.createServer();

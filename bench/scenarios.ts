@@ -169,11 +169,12 @@ export function serviceScenarios(fixture: Fixture, settings: Settings, tag: stri
   };
   // The other tenants' traffic: half reads, half same-size overwrites, none on the hot tenant.
   const others = fixture.tenants.filter((t) => t !== fixture.hotTenant);
-  const neighbour = (): autocannon.Request => {
-    const { tenant, key } = randomHit(fixture, pick(others));
-    return Math.random() < 0.5
-      ? { method: 'GET', path: servicePath(tenant, key), headers: bearer(tenant) }
-      : postObjectRequest(tenant, key, fixture.smallValue);
+  const otherHit = (): { tenant: Tenant; key: string } => randomHit(fixture, pick(others));
+  const otherGet = getRequest(fixture, servicePath, otherHit);
+  const neighbour = (req: autocannon.Request): autocannon.Request => {
+    if (Math.random() < 0.5) return otherGet(req);
+    const { tenant, key } = otherHit();
+    return postObjectRequest(tenant, key, fixture.smallValue);
   };
   const readPercent = Math.round(settings.mixReadShare * 100);
   const c = settings.connections;
@@ -184,31 +185,19 @@ export function serviceScenarios(fixture: Fixture, settings: Settings, tag: stri
     neighbour,
     [200, 201],
   );
+  const hotOverwrite = loadScenario('post-overwrite', 'POST overwrite, 1 tenant', c, overwrite, [201]);
   return [
     loadScenario('get-hit', 'GET hit', c, hit, [200]),
     loadScenario('get-miss', 'GET miss', c, getRequest(fixture, servicePath, randomMiss), [404]),
     loadScenario('post-create', 'POST create, 100 tenants', c, create, [201]),
-    loadScenario('post-overwrite', 'POST overwrite, 1 tenant', c, overwrite, [201]),
+    hotOverwrite,
     neighbours,
     {
       id: 'neighbours-hot',
       label: `the same, beside ${c} connections overwriting one hot tenant`,
       // The row is the other tenants' load; the hot tenant's writes run alongside for the same time, uncounted.
       run: async (target) => {
-        const [measured, hot] = await Promise.all([
-          neighbours.run(target),
-          runLoad({
-            id: 'hot-tenant',
-            label: 'hot tenant',
-            url: target.url,
-            subject: target.pids,
-            connections: c,
-            durationS: settings.durationS,
-            warmupS: settings.warmupS,
-            setupRequest: overwrite,
-            expect: [201],
-          }),
-        ]);
+        const [measured, hot] = await Promise.all([neighbours.run(target), hotOverwrite.run(target)]);
         log(`hot tenant beside them: ${hot.rps.toFixed(0)} writes/s, ${hot.unexpected} unexpected`);
         // Both loads ran on the same processes: CPU per request would charge the hot tenant's to this row.
         return {

@@ -18,8 +18,8 @@ export const config = { transaction: false };
  * MySQL/MariaDB: the write and delete procedures, version 4, also write their change record and `written_at`, and
  * leave to the write pipeline what keeps or trims history: a put that replaces a row of a tenant that keeps
  * history, a delete of such a tenant, and any write of a key that still has kept versions (its depth was lowered
- * to 0, which the next write of the key applies); a new key of such a tenant is written by the procedure; the purge procedure, version 3, records an `expire`
- * change per object it removes.
+ * to 0, which the next write of the key applies); a new key of such a tenant is written by the procedure. The
+ * purge procedure, version 3, records an `expire` change per object it removes.
  */
 const PUT = `
 CREATE PROCEDURE tenantkv_put_v4(IN p_tenant BIGINT, IN p_key VARBINARY(2048),

@@ -51,7 +51,7 @@ interface Watcher {
  * read once for all of its streams. Changes made through any instance or worker reach every stream; a write
  * through this process wakes the loop at once (`nudge`), and so does a write through a sibling worker of the
  * instance: each worker tells its siblings which tenants it has streams of (over the worker bus, when that set
- * changes), and a worker that commits for one of those tells them it moved, once per turn of its event loop.
+ * changes), and a worker that commits for one of those tells them it moved (such messages at least MOVED_GAP_MS apart).
  * Writes through other instances arrive at the next poll (CHANGE_POLL_MS).
  */
 export class FeedHub {

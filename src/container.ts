@@ -178,7 +178,9 @@ export async function createContainer(
       retention,
       async start() {
         await checkServer(config, db, logger);
-        await purge.start();
+        // Maintenance: nothing of this instance's writes to the database, the purge's neither.
+        if (config.readOnly) logger.warn('READ_ONLY: tenant writes are refused and this instance does not purge');
+        else await purge.start();
         retention.start();
         access.startPolling(logger);
       },

@@ -8,6 +8,7 @@ import * as writeSequenceAndVersionedProcedures from './20261201000005_write_seq
 import * as versionsMetadataAndLongKeys from './20261201000006_versions_metadata_and_long_keys';
 import * as historyAndChanges from './20261201000007_history_and_changes';
 import * as purgeLease from './20261201000008_purge_lease';
+import * as tenantLimitsAndReadOnly from './20261203000009_tenant_limits_and_read_only';
 
 /**
  * The migrations, in order. Listed here rather than found on disk so that the same code runs from src/ under
@@ -23,6 +24,7 @@ const migrations: Record<string, Knex.Migration> = {
   '20261201000006_versions_metadata_and_long_keys': versionsMetadataAndLongKeys,
   '20261201000007_history_and_changes': historyAndChanges,
   '20261201000008_purge_lease': purgeLease,
+  '20261203000009_tenant_limits_and_read_only': tenantLimitsAndReadOnly,
 };
 
 export const migrationSource: Knex.MigrationSource<string> = {

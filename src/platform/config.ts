@@ -48,6 +48,8 @@ export interface Config {
   adminApiKeys: string[];
   /** How often each instance polls for suspensions and revocations; 0 reads the database on every request. */
   authCacheSeconds: number;
+  /** Maintenance: this instance refuses every tenant write with 503 and does not purge. */
+  readOnly: boolean;
 }
 
 export class ConfigError extends Error {}
@@ -141,6 +143,7 @@ export function loadConfig(env: Env = process.env, overrides: Partial<Config> = 
       .map((key) => key.trim())
       .filter((key) => key !== ''),
     authCacheSeconds: integer(env, 'AUTH_CACHE_SECONDS', 2, 0),
+    readOnly: boolean(env, 'READ_ONLY', false),
     ...overrides,
   };
   if (config.adminApiKeys.some((key) => key.length < 16)) {

@@ -26,6 +26,8 @@ export const ERROR_STATUS = {
   // 403: who is asking is known and may not do this.
   QUOTA_EXCEEDED: 403,
   TENANT_SUSPENDED: 403,
+  // An operator put the tenant in read-only mode: reads go on, writes wait until it is lifted.
+  READ_ONLY: 403,
   INSUFFICIENT_SCOPE: 403,
   ADMIN_KEY_REQUIRED: 403,
   REGISTRATION_DISABLED: 403,
@@ -55,6 +57,8 @@ export const ERROR_STATUS = {
   // up, conflicts that outlast the retries): both answer with Retry-After, and retrying later can succeed.
   DATABASE_UNAVAILABLE: 503,
   BUSY: 503,
+  // The instance is in maintenance (READ_ONLY=true): writes come back when it ends.
+  SERVICE_READ_ONLY: 503,
 } as const;
 
 export type ErrorCode = keyof typeof ERROR_STATUS;

@@ -71,6 +71,15 @@ function retryLater(error: AppError, seconds = RETRY_AFTER_SECONDS): AppError {
 
 export const databaseUnavailable = (): AppError =>
   retryLater(new AppError('DATABASE_UNAVAILABLE', 'database unreachable'));
+export const tenantReadOnly = (): AppError =>
+  new AppError('READ_ONLY', 'this tenant is read-only: reads go on, writes are refused until an operator lifts it');
+/** Maintenance is minutes, not seconds: a client that retries each second would only add load. */
+const MAINTENANCE_RETRY_AFTER_SECONDS = 60;
+export const serviceReadOnly = (): AppError =>
+  retryLater(
+    new AppError('SERVICE_READ_ONLY', 'the service is read-only for maintenance; writes are refused until it ends'),
+    MAINTENANCE_RETRY_AFTER_SECONDS,
+  );
 export const busy = (message = 'the database is busy; retry shortly'): AppError =>
   retryLater(new AppError('BUSY', message));
 

@@ -6,7 +6,14 @@ import type { Scope } from '../../platform/principal';
 import type { UnitOfWork } from '../../platform/db/unit-of-work';
 import type { WritePipeline } from '../objects';
 import type { ChangesRepository } from '../changes';
-import type { ApiTokenRecord, ApiTokenRepository, TenantChanges, TenantRecord, TenantRepository } from '../tenants';
+import type {
+  ApiTokenRecord,
+  ApiTokenRepository,
+  OperatingLimits,
+  TenantChanges,
+  TenantRecord,
+  TenantRepository,
+} from '../tenants';
 import { hashPassword, type TenantAccess, type TokenService } from '../auth';
 
 export interface TenantView {
@@ -18,17 +25,27 @@ export interface TenantView {
   suspended: boolean;
   history_depth: number;
   history_bytes: number;
+  rate_limit_rps: number | null;
+  rate_limit_burst: number | null;
+  read_only: boolean;
   created_at: string;
 }
 
-export interface CreateTenantRequest {
+/** The operating limits an operator sets on create or update; null puts a rate back to the instance default. */
+interface LimitFields {
+  rate_limit_rps?: number | null;
+  rate_limit_burst?: number | null;
+  read_only?: boolean;
+}
+
+export interface CreateTenantRequest extends LimitFields {
   user_name: string;
   password?: string;
   provisioned_capacity: number;
   history_depth?: number;
 }
 
-export interface UpdateTenantRequest {
+export interface UpdateTenantRequest extends LimitFields {
   provisioned_capacity?: number;
   suspended?: boolean;
   password?: string;
@@ -83,6 +100,7 @@ export class AdminService {
         passwordHash,
         provisioned: body.provisioned_capacity,
         historyDepth: body.history_depth ?? this.config.historyDepth,
+        limits: operatingLimits(body),
       },
       this.clock.nowMs(),
     );
@@ -107,7 +125,7 @@ export class AdminService {
   }
 
   async updateTenant(id: number, body: UpdateTenantRequest): Promise<TenantView> {
-    const changes: TenantChanges = {};
+    const changes: TenantChanges = operatingLimits(body);
     if (body.provisioned_capacity !== undefined) changes.provisioned = body.provisioned_capacity;
     if (body.suspended !== undefined) changes.suspended = body.suspended;
     if (body.history_depth !== undefined) changes.historyDepth = body.history_depth;
@@ -180,8 +198,15 @@ function tenantView(r: TenantRecord): TenantView {
     suspended: r.suspended,
     history_depth: r.historyDepth,
     history_bytes: r.historyBytes,
+    rate_limit_rps: r.rateLimitRps,
+    rate_limit_burst: r.rateLimitBurst,
+    read_only: r.readOnly,
     created_at: rfc3339(r.createdAtMs),
   };
+}
+
+function operatingLimits(body: LimitFields): OperatingLimits {
+  return { rateLimitRps: body.rate_limit_rps, rateLimitBurst: body.rate_limit_burst, readOnly: body.read_only };
 }
 
 function tokenView(r: ApiTokenRecord): TokenView {

@@ -1,5 +1,5 @@
 import type { Config } from '../../platform/config';
-import { AppError, tenantSuspended } from '../../platform/errors';
+import { AppError, serviceReadOnly, tenantSuspended } from '../../platform/errors';
 import { rfc3339, type Clock } from '../../platform/clock';
 import type { TenantRepository } from '../tenants';
 import { DECOY_HASH, hashPassword, verifyPassword } from './password';
@@ -34,6 +34,7 @@ export class AuthService {
     if (!this.config.selfRegistration) {
       throw new AppError('REGISTRATION_DISABLED', 'self-registration is disabled; ask an operator for an account');
     }
+    if (this.config.readOnly) throw serviceReadOnly();
     const userName = (body.user_name ?? body.name) as string;
     const requested = body.provisioned_capacity ?? body.provisionedCapacity ?? 0;
     if (!Number.isSafeInteger(requested) || requested < 0) {

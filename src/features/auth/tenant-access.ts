@@ -1,5 +1,5 @@
 import type { Config } from '../../platform/config';
-import { AppError, tenantGone, tenantSuspended } from '../../platform/errors';
+import { AppError, serviceReadOnly, tenantGone, tenantReadOnly, tenantSuspended } from '../../platform/errors';
 import type { Logger } from '../../platform/logger';
 import type { Clock } from '../../platform/clock';
 import type { Principal } from '../../platform/principal';
@@ -32,6 +32,9 @@ const MAX_ENTRIES = 200_000;
  * made it, at once on every worker (the change goes over the worker bus before the operator is answered). A
  * token newer than what is cached (a login after a password change made elsewhere) reloads the tenant, never
  * fails. AUTH_CACHE_SECONDS=0 reads the database on every request instead.
+ *
+ * The same state carries the operator's limits on the tenant (read-only mode, its rate limit), which therefore
+ * change everywhere as a suspension does.
  */
 export class TenantAccess {
   private readonly tenants = new Map<number, AccessState | null>();
@@ -76,6 +79,20 @@ export class TenantAccess {
   }
 
   /**
+   * The tenant's state as this process last read it: after a request of the tenant was authorized, always there
+   * (with AUTH_CACHE_SECONDS=0 too, where it is what that request read).
+   */
+  cachedState(tenantId: number): AccessState | undefined {
+    return this.tenants.get(tenantId) ?? undefined;
+  }
+
+  /** Why a write of this tenant's, once authorized, is refused now (instance or tenant read-only), or null. */
+  writeRefusal(tenantId: number): AppError | null {
+    if (this.config.readOnly) return serviceReadOnly();
+    return this.tenants.get(tenantId)?.readOnly ? tenantReadOnly() : null;
+  }
+
+  /**
    * After an operator changed a tenant or revoked a token through this process: every worker of this instance
    * forgets what it knew, and reads it again on its next request. Resolves once they all have.
    */
@@ -94,6 +111,7 @@ export class TenantAccess {
    * it must be read (never seen, or the token was issued under a newer token version than the one held).
    */
   private cachedTenant(principal: Principal): AccessState | null | undefined {
+    if (this.config.authCacheSeconds === 0) return undefined;
     const tenant = this.tenants.get(principal.tenantId);
     if (tenant === undefined) return undefined;
     if (tenant !== null && principal.tokenId === undefined && principal.tokenVersion > tenant.tokenVersion) {
@@ -132,7 +150,8 @@ export class TenantAccess {
 
   private async loadTenant(id: number): Promise<AccessState | null> {
     const state = (await this.tenantRepo.accessState(id)) ?? null;
-    if (this.config.authCacheSeconds > 0) remember(this.tenants, id, state);
+    // Kept even when not trusted for the next request (AUTH_CACHE_SECONDS=0): this request's limits read it.
+    remember(this.tenants, id, state);
     return state;
   }
 

@@ -59,6 +59,10 @@ export function createTenantAuth(tokens: TokenService, access: TenantAccess): (s
     if (!principal.scopes.includes(scope)) {
       return next(new AppError('INSUFFICIENT_SCOPE', `this token does not have the ${scope} scope`));
     }
+    if (scope === 'write') {
+      const refusal = access.writeRefusal(principal.tenantId);
+      if (refusal) return next(refusal);
+    }
     req.user = principal;
     next();
   };

@@ -47,7 +47,10 @@ const INSERT_ONE =
 const UPDATE_ONE =
   'UPDATE objects SET value = ?, metadata = ?, size = ?, expires_at = ?, version = ?, written_at = ? ' +
   'WHERE tenant_id = ? AND k = ?';
-const NEXT_EXPIRED_TENANT = 'SELECT tenant_id FROM objects WHERE expires_at <= ? ORDER BY expires_at LIMIT 1';
+// Read-only tenants are left alone: an operator froze them.
+const NEXT_EXPIRED_TENANT =
+  'SELECT o.tenant_id FROM objects o JOIN tenants t ON t.id = o.tenant_id ' +
+  'WHERE o.expires_at <= ? AND t.read_only = 0 ORDER BY o.expires_at LIMIT 1';
 const LIVE = '(expires_at IS NULL OR expires_at > ?)';
 
 const placeholders = (n: number): string => Array<string>(n).fill('?').join(', ');

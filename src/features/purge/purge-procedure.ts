@@ -1,11 +1,12 @@
 /**
- * MySQL/MariaDB: the purge that the EVENT runs, as this release expects it (migration 20261201000007 created
+ * MySQL/MariaDB: the purge that the EVENT runs, as this release expects it (migration 20261203000009 created
  * it; the service re-creates it from this text where it is missing, once the privilege has been granted). It
  * purges expired objects in bounded chunks, one tenant at a time, and refunds their bytes in the same
  * transaction. Like every writer it locks the tenant's row first, reads the chunk it deletes with a locking
- * read, records an `expire` change for each object (the change feed), and moves the tenant's revision.
+ * read, records an `expire` change for each object (the change feed), and moves the tenant's revision. It leaves
+ * read-only tenants alone: an operator froze them.
  */
-export const PURGE_PROCEDURE_NAME = 'tenantkv_purge_expired_v3';
+export const PURGE_PROCEDURE_NAME = 'tenantkv_purge_expired_v4';
 
 export const PURGE_PROCEDURE = `
 CREATE PROCEDURE ${PURGE_PROCEDURE_NAME}(IN chunk_rows INT, IN max_chunks INT)
@@ -18,7 +19,8 @@ BEGIN
   SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED;
   purge_loop: WHILE chunks < max_chunks DO
     SET now_s = UNIX_TIMESTAMP();
-    SET tid = (SELECT tenant_id FROM objects WHERE expires_at <= now_s ORDER BY expires_at LIMIT 1);
+    SET tid = (SELECT o.tenant_id FROM objects o JOIN tenants t ON t.id = o.tenant_id
+      WHERE o.expires_at <= now_s AND t.read_only = 0 ORDER BY o.expires_at LIMIT 1);
     IF tid IS NULL THEN
       LEAVE purge_loop;
     END IF;

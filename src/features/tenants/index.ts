@@ -2,6 +2,7 @@ export {
   TenantRepository,
   type AccessState,
   type NewTenant,
+  type OperatingLimits,
   type TenantChanges,
   type TenantCredentials,
   type TenantRecord,

@@ -13,6 +13,14 @@ export interface NewTenant {
   passwordHash: string | null;
   provisioned: number;
   historyDepth: number;
+  limits?: OperatingLimits;
+}
+
+/** An operator's per-tenant limits; a null rate or burst is the instance's default. */
+export interface OperatingLimits {
+  rateLimitRps?: number | null;
+  rateLimitBurst?: number | null;
+  readOnly?: boolean;
 }
 
 export interface TenantRecord {
@@ -24,18 +32,24 @@ export interface TenantRecord {
   suspended: boolean;
   historyDepth: number;
   historyBytes: number;
+  rateLimitRps: number | null;
+  rateLimitBurst: number | null;
+  readOnly: boolean;
   createdAtMs: number;
 }
 
-/** What a request's authorisation needs to know of a tenant; cached by TenantAccess. */
+/** What a request's admission needs to know of a tenant; cached by TenantAccess. */
 export interface AccessState {
   id: number;
   suspended: boolean;
   deleted: boolean;
   tokenVersion: number;
+  rateLimitRps: number | null;
+  rateLimitBurst: number | null;
+  readOnly: boolean;
 }
 
-export interface TenantChanges {
+export interface TenantChanges extends OperatingLimits {
   provisioned?: number;
   suspended?: boolean;
   passwordHash?: string;
@@ -51,9 +65,23 @@ const RECORD_COLUMNS = [
   'suspended',
   'history_depth',
   'history_bytes',
+  'rate_limit_rps',
+  'rate_limit_burst',
+  'read_only',
   'created_at',
 ];
-const ACCESS_COLUMNS = ['id', 'suspended', 'deleted', 'token_version'];
+const ACCESS_COLUMNS = ['id', 'suspended', 'deleted', 'token_version', 'rate_limit_rps', 'rate_limit_burst', 'read_only'];
+
+/** The columns of an operator's limits that `limits` sets. */
+function limitColumns(limits: OperatingLimits): Record<string, unknown> {
+  const set: Record<string, unknown> = {};
+  if (limits.rateLimitRps !== undefined) set.rate_limit_rps = limits.rateLimitRps;
+  if (limits.rateLimitBurst !== undefined) set.rate_limit_burst = limits.rateLimitBurst;
+  if (limits.readOnly !== undefined) set.read_only = limits.readOnly;
+  return set;
+}
+
+const nullableNumber = (value: unknown): number | null => (value === null || value === undefined ? null : Number(value));
 
 /** SQL on the tenants table outside the ledger columns (features/quota owns those). */
 export class TenantRepository {
@@ -68,6 +96,7 @@ export class TenantRepository {
           password_hash: tenant.passwordHash,
           provisioned: tenant.provisioned,
           history_depth: tenant.historyDepth,
+          ...limitColumns(tenant.limits ?? {}),
           created_at: nowMs,
           updated_at: nowMs,
         }),
@@ -127,7 +156,7 @@ export class TenantRepository {
    * every login token issued before. Returns false when there is no such tenant.
    */
   async update(id: number, changes: TenantChanges, nowMs: number): Promise<boolean> {
-    const set: Record<string, unknown> = { updated_at: nowMs };
+    const set: Record<string, unknown> = { ...limitColumns(changes), updated_at: nowMs };
     if (changes.provisioned !== undefined) set.provisioned = changes.provisioned;
     if (changes.suspended !== undefined) set.suspended = changes.suspended;
     if (changes.passwordHash !== undefined) set.password_hash = changes.passwordHash;
@@ -222,6 +251,9 @@ function toRecordWith(keyText: (value: unknown) => string, row: Record<string, u
     suspended: Boolean(row.suspended),
     historyDepth: Number(row.history_depth),
     historyBytes: Number(row.history_bytes),
+    rateLimitRps: nullableNumber(row.rate_limit_rps),
+    rateLimitBurst: nullableNumber(row.rate_limit_burst),
+    readOnly: Boolean(row.read_only),
     createdAtMs: Number(row.created_at),
   };
 }
@@ -232,5 +264,8 @@ function toAccessState(row: Record<string, unknown>): AccessState {
     suspended: Boolean(row.suspended),
     deleted: Boolean(row.deleted),
     tokenVersion: Number(row.token_version),
+    rateLimitRps: nullableNumber(row.rate_limit_rps),
+    rateLimitBurst: nullableNumber(row.rate_limit_burst),
+    readOnly: Boolean(row.read_only),
   };
 }

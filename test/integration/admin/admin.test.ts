@@ -97,6 +97,9 @@ describeTargets(
           suspended: false,
           history_depth: 0,
           history_bytes: 0,
+          rate_limit_rps: null,
+          rate_limit_burst: null,
+          read_only: false,
           created_at: expect.stringMatching(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/),
         });
         const got = await request(h.app).get(`/api/admin/tenants/${res.body.id}`).set(asAdmin).expect(200);

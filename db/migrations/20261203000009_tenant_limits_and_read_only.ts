@@ -1,5 +1,5 @@
 import type { Knex } from 'knex';
-import { createRoutines, isMysql } from '../schema';
+import { createRoutines, isMysql, isPrivilegeError } from '../schema';
 
 export const config = { transaction: false };
 
@@ -8,8 +8,9 @@ export const config = { transaction: false };
  * and read-only mode, which refuses writes and pauses the purge of the tenant's expired objects. Both are part of
  * the access state each instance caches and polls by `updated_at`, like a suspension.
  *
- * MySQL/MariaDB: the purge procedure, version 4, skips read-only tenants (version 3 stays for instances of the
- * previous release until they are replaced; each keeps the EVENT calling its own version at start).
+ * MySQL/MariaDB: the purge procedure, version 4, skips read-only tenants, and the EVENT calls it from now on (a
+ * read-only tenant must not lose rows in the moments before the service's start keeps the EVENT in step). Version 3
+ * stays for instances of the previous release until they are replaced.
  */
 const PURGE = `
 CREATE PROCEDURE tenantkv_purge_expired_v4(IN chunk_rows INT, IN max_chunks INT)
@@ -56,6 +57,23 @@ export async function up(knex: Knex): Promise<void> {
     'DROP PROCEDURE IF EXISTS tenantkv_purge_expired_v4',
     PURGE,
   ]);
+  const [events] = (await knex.raw(
+    `SELECT EVENT_DEFINITION AS body FROM information_schema.EVENTS
+     WHERE EVENT_SCHEMA = DATABASE() AND EVENT_NAME = 'tenantkv_purge'`,
+  )) as [{ body: string }[]];
+  const body = events[0]?.body;
+  if (body?.includes('tenantkv_purge_expired_v3')) {
+    try {
+      await knex.raw(
+        `ALTER EVENT tenantkv_purge DO ${body.replace('tenantkv_purge_expired_v3', 'tenantkv_purge_expired_v4')}`,
+      );
+    } catch (err) {
+      if (!isPrivilegeError(err)) throw err;
+      process.emitWarning(
+        `purge EVENT not moved to version 4 (${(err as Error).message}); the service does it at start`,
+      );
+    }
+  }
 }
 
 export async function down(knex: Knex): Promise<void> {

@@ -37,10 +37,19 @@ const admin = { Authorization: `Bearer ${ADMIN_KEY}` };
     await service.stop();
   });
 
-  /** A GET of a key nobody has on every connection: 404 while the token may read, else the refusal. */
-  async function readEverywhere(token: string): Promise<{ statuses: number[]; codes: unknown[]; workers: number }> {
+  /**
+   * A GET of a key nobody has on every connection: 404 while the token may read, else the refusal; or a DELETE
+   * of it (a write): 204 while the token may write.
+   */
+  async function readEverywhere(
+    token: string,
+    method = 'GET',
+  ): Promise<{ statuses: number[]; codes: unknown[]; workers: number }> {
     const key = `probe-${++probe}`;
-    const answers = await pinned.each(`${url}/api/object/${key}`, { headers: { Authorization: `Bearer ${token}` } });
+    const answers = await pinned.each(`${url}/api/object/${key}`, {
+      method,
+      headers: { Authorization: `Bearer ${token}` },
+    });
     // The access line is written when the response finishes: wait until every request's is there.
     await service.waitForLine(() => service.lines.filter((l) => l.url === `/api/object/${key}`).length === 8);
     return {
@@ -91,6 +100,17 @@ const admin = { Authorization: `Bearer ${ADMIN_KEY}` };
     expect(await readEverywhere(t.apiToken)).toEqual({ statuses: [403], codes: ['TENANT_SUSPENDED'], workers: 2 });
     expect((await patch(t.id, { suspended: false })).status).toBe(200);
     expect(await readEverywhere(t.apiToken)).toEqual({ statuses: [404], codes: ['OBJECT_NOT_FOUND'], workers: 2 });
+  });
+
+  it('puts a tenant in read-only mode and out of it on both workers at once', async () => {
+    const t = await createTenant();
+    const writeEverywhere = () => readEverywhere(t.loginToken, 'DELETE');
+    expect(await writeEverywhere()).toEqual({ statuses: [204], codes: [undefined], workers: 2 });
+    expect((await patch(t.id, { read_only: true })).status).toBe(200);
+    expect(await writeEverywhere()).toEqual({ statuses: [403], codes: ['READ_ONLY'], workers: 2 });
+    expect(await readEverywhere(t.loginToken)).toEqual({ statuses: [404], codes: ['OBJECT_NOT_FOUND'], workers: 2 });
+    expect((await patch(t.id, { read_only: false })).status).toBe(200);
+    expect(await writeEverywhere()).toEqual({ statuses: [204], codes: [undefined], workers: 2 });
   });
 
   it('after a password change refuses the old login token and accepts the new one on both workers at once', async () => {

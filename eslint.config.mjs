@@ -1,4 +1,5 @@
 import fs from 'node:fs';
+import { builtinModules } from 'node:module';
 import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 import prettier from 'eslint-config-prettier';
@@ -21,7 +22,18 @@ const featureZones = features.map(({ name }) => ({
 }));
 
 export default tseslint.config(
-  { ignores: ['dist/', 'dist-bench/', 'dist-test/', 'node_modules/', 'coverage/', 'data/', 'bench/results/'] },
+  {
+    ignores: [
+      'dist/',
+      'dist-bench/',
+      'dist-test/',
+      'node_modules/',
+      'coverage/',
+      'data/',
+      'bench/results/',
+      'packages/*/dist/',
+    ],
+  },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   prettier,
@@ -90,6 +102,19 @@ export default tseslint.config(
           patterns: [
             { group: ['**/*.repository', '!./*.repository'], message: 'controllers run no SQL of other features' },
           ],
+        },
+      ],
+    },
+  },
+  {
+    // @tenantkv/client runs in browsers too: fetch and web streams only, never a Node module.
+    files: ['packages/client/src/**/*.ts'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          paths: builtinModules.map((name) => ({ name, message: 'the client runs in browsers: no Node modules' })),
+          patterns: [{ group: ['node:*'], message: 'the client runs in browsers: no Node modules' }],
         },
       ],
     },

@@ -3,7 +3,10 @@
  * validation. Two routes shaped like the service's GET (tenant and key in the path instead of the token):
  *   GET /bare/hello/:tenant/:key   a constant JSON body, no database;
  *   GET /bare/object/:tenant/:key  one mysql2 point select, the service's own SQL and pool options.
- * Env: BARE_DATABASE_URL (mysql://…/db), BARE_POOL_SIZE. Prints {"port": n} on stdout once it listens.
+ * Beside it, in the same process (loaded one at a time), Node's own ceiling: a node:http server that answers
+ * every request with the same constant JSON body, no framework at all.
+ * Env: BARE_DATABASE_URL (mysql://…/db), BARE_POOL_SIZE. Prints {"port": n, "httpPort": m} on stdout once both
+ * listen.
  */
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -45,13 +48,21 @@ function main(): void {
   });
 
   const server = http.createServer(app);
-  server.keepAliveTimeout = 65_000;
-  server.listen(0, '127.0.0.1', () => {
-    process.stdout.write(`${JSON.stringify({ port: (server.address() as AddressInfo).port })}\n`);
+  const hello = http.createServer((_req, res) => {
+    res.writeHead(200, { 'content-type': 'application/json; charset=utf-8' });
+    res.end('{"hello":"world"}');
+  });
+  for (const s of [server, hello]) s.keepAliveTimeout = 65_000;
+  const listening = (s: http.Server): Promise<number> =>
+    new Promise((resolve) => s.listen(0, '127.0.0.1', () => resolve((s.address() as AddressInfo).port)));
+  void Promise.all([listening(server), listening(hello)]).then(([port, httpPort]) => {
+    process.stdout.write(`${JSON.stringify({ port, httpPort })}\n`);
   });
   process.once('SIGTERM', () => {
-    server.close();
-    server.closeAllConnections();
+    for (const s of [server, hello]) {
+      s.close();
+      s.closeAllConnections();
+    }
     pool.end(() => process.exit(0));
   });
 }

@@ -303,12 +303,12 @@ export async function runBaselines(
     const probe = randomHit(fixture);
     const answer = await request('GET', `${bare.url}/bare/object/${probe.tenant.id}/${probe.key}`);
     if (answer.status !== 200) throw new Error(`bare Express point select: ${answer.status} ${answer.body}`);
-    const bareLoad = (id: string, label: string, pathFor: PathFor, miss: boolean, expect: number[]) => {
+    const bareLoad = (id: string, label: string, pathFor: PathFor, miss: boolean, expect: number[], url = bare.url) => {
       log(`baseline: ${label}`);
       return runLoad({
         id,
         label,
-        url: bare.url,
+        url,
         subject: () => [bare.pid],
         connections: settings.connections,
         durationS: settings.durationS,
@@ -319,6 +319,9 @@ export async function runBaselines(
     };
     const helloPath: PathFor = (tenant, key) => `/bare/hello/${tenant.id}/${encodeURIComponent(key)}`;
     const selectPath: PathFor = (tenant, key) => `/bare/object/${tenant.id}/${encodeURIComponent(key)}`;
+    results.push(
+      await bareLoad('bare-http-hello', 'bare node:http hello world', helloPath, false, [200], bare.httpUrl),
+    );
     results.push(await bareLoad('bare-hello', 'bare Express hello world', helloPath, false, [200]));
     results.push(await bareLoad('bare-select', 'bare Express + point select', selectPath, false, [200]));
     results.push(await bareLoad('bare-select-miss', 'bare Express + point select (miss)', selectPath, true, [404]));

@@ -23,6 +23,14 @@ export interface Settings {
   batchItemBytes: number;
   /** Share of GETs in the mixed scenario. */
   mixReadShare: number;
+  /**
+   * Objects of batchItemBytes the eventual reads of the full-cache scenario range over: in full mode more than
+   * the service's READ_CACHE_MB (default 32 MB) holds, so that the cache is full and evicting.
+   */
+  cacheSetKeys: number;
+  /** The staleness measurement: writes/s through instance A, for this long, while B reads them eventually. */
+  stalenessRate: number;
+  stalenessS: number;
   /** The WEB_CONCURRENCY values the service scenarios run with, in order. */
   workerCounts: number[];
   defaultWorkers: number;
@@ -56,6 +64,9 @@ export function loadSettings(env: NodeJS.ProcessEnv, cpus: number): Settings {
     // 256 × 16384 = 4194304 bytes: exactly MAX_BATCH_BYTES, the largest batch the service accepts.
     batchItemBytes: (4 * 1024 * 1024) / batchItems,
     mixReadShare: 0.9,
+    cacheSetKeys: quick ? 256 : 3072,
+    stalenessRate: quick ? 200 : 1000,
+    stalenessS: quick ? 2 : 10,
     // PROFILE=1 profiles one process, so only WEB_CONCURRENCY=1 runs.
     workerCounts: profile ? [1] : [...new Set([1, cpus])],
     defaultWorkers: cpus,

@@ -15,7 +15,7 @@ import os from 'node:os';
 import fs from 'node:fs';
 import path from 'node:path';
 import { benchDatabase, createOwnedDatabase, databaseUrl, percentile, projectRoot, randomHex } from './common';
-import { closeIdleSockets, requestExpecting } from './http';
+import { closeIdleSockets, newTenant, postObject } from './http';
 import { runTool, startService, type Undo } from './processes';
 
 /** Opens a change stream and calls `onChange` with each put event's revision and when it arrived. */
@@ -46,48 +46,14 @@ function watch(url: string, token: string, onChange: (revision: number, atMs: nu
   });
 }
 
-const writeAgent = new http.Agent({ keepAlive: true, maxSockets: 32 });
-
-/** A put; `fresh`: on a new connection (so that the cluster hands it to the next worker). */
-function post(url: string, token: string, body: string, fresh: boolean): Promise<{ status: number; version: number }> {
-  return new Promise((resolve, reject) => {
-    const req = http.request(
-      url,
-      {
-        method: 'POST',
-        agent: fresh ? false : writeAgent,
-        headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
-      },
-      (res) => {
-        res.resume();
-        res.on('end', () =>
-          resolve({ status: res.statusCode ?? 0, version: Number(String(res.headers.etag).replace(/"/g, '')) }),
-        );
-      },
-    );
-    req.on('error', reject);
-    req.end(body);
-  });
-}
-
 function summary(label: string, samples: number[]): string {
   const f = (p: number): string => percentile(samples, p).toFixed(1).padStart(7);
   return `${label.padEnd(26)} p50 ${f(50)}  p90 ${f(90)}  p99 ${f(99)}  max ${f(100)} ms`;
 }
 
-/** Registers a tenant and logs it in: its token. */
-async function newTenant(url: string): Promise<string> {
-  const account = { user_name: `feed-${randomHex(4)}`, password: randomHex(12), provisioned_capacity: 1 << 30 };
-  await requestExpecting(201, 'POST', `${url}/api/auth/register`, account);
-  const { token } = JSON.parse(await requestExpecting(200, 'POST', `${url}/api/auth/login`, account)) as {
-    token: string;
-  };
-  return token;
-}
-
 /** One stream, writes one at a time through both workers of its instance. */
 async function sameInstance(url: string, writes: number, undo: Undo): Promise<string> {
-  const token = await newTenant(url);
+  const token = await newTenant(url, 'feed');
   const arrived = new Map<number, number>();
   let waiting: { revision: number; wake: () => void } | undefined;
   undo(
@@ -98,7 +64,7 @@ async function sameInstance(url: string, writes: number, undo: Undo): Promise<st
   );
   const afterAck: number[] = [];
   for (let i = 0; i < writes; i++) {
-    const { status, version } = await post(
+    const { status, version } = await postObject(
       `${url}/api/object`,
       token,
       JSON.stringify({ key: `lat/${i}`, value: i }),
@@ -127,7 +93,7 @@ async function crossInstance(
 ): Promise<string> {
   const perTenant = 10;
   const tenants = await Promise.all(
-    Array.from({ length: Math.ceil(options.watchers / perTenant) }, () => newTenant(a)),
+    Array.from({ length: Math.ceil(options.watchers / perTenant) }, () => newTenant(a, 'feed')),
   );
   // Per tenant and revision: when A acknowledged it; per stream: when each revision arrived.
   const acked = tenants.map(() => new Map<number, number>());
@@ -148,7 +114,7 @@ async function crossInstance(
     while (sent < due && inFlight.size < 64) {
       const tenant = sent % tenants.length;
       const n = sent++;
-      const p = post(`${a}/api/object`, tenants[tenant], JSON.stringify({ key: `k${n}`, value: n }), false).then(
+      const p = postObject(`${a}/api/object`, tenants[tenant], JSON.stringify({ key: `k${n}`, value: n }), false).then(
         ({ status, version }) => {
           if (status === 201) acked[tenant].set(version, performance.now());
           else failed++;
@@ -218,5 +184,4 @@ runTool('bench-feed', async (undo) => {
   );
   process.stdout.write(`\nchange feed latency (CHANGE_POLL_MS default)\n${first}\n${second}\n`);
   closeIdleSockets();
-  writeAgent.destroy();
 });

@@ -1,4 +1,5 @@
 import http from 'node:http';
+import { randomHex } from './common';
 
 const agent = new http.Agent({ keepAlive: true, maxSockets: 16 });
 
@@ -57,4 +58,47 @@ export async function requestExpecting(
 /** Frees the keep-alive sockets so that the process can exit. */
 export function closeIdleSockets(): void {
   agent.destroy();
+  writeAgent.destroy();
+}
+
+const writeAgent = new http.Agent({ keepAlive: true, maxSockets: 32 });
+
+/**
+ * A put (the body as sent), answered with its status and the version it took; `fresh`: on a new connection (so
+ * that the cluster hands it to the next worker).
+ */
+export function postObject(
+  url: string,
+  token: string,
+  body: string,
+  fresh: boolean,
+): Promise<{ status: number; version: number }> {
+  return new Promise((resolve, reject) => {
+    const req = http.request(
+      url,
+      {
+        method: 'POST',
+        agent: fresh ? false : writeAgent,
+        headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+      },
+      (res) => {
+        res.resume();
+        res.on('end', () =>
+          resolve({ status: res.statusCode ?? 0, version: Number(String(res.headers.etag).replace(/"/g, '')) }),
+        );
+      },
+    );
+    req.on('error', reject);
+    req.end(body);
+  });
+}
+
+/** Registers a tenant (its name starting with `prefix`) with the self-registration ceiling, and logs it in: its token. */
+export async function newTenant(url: string, prefix: string): Promise<string> {
+  const account = { user_name: `${prefix}-${randomHex(4)}`, password: randomHex(12), provisioned_capacity: 1 << 30 };
+  await requestExpecting(201, 'POST', `${url}/api/auth/register`, account);
+  const { token } = JSON.parse(await requestExpecting(200, 'POST', `${url}/api/auth/login`, account)) as {
+    token: string;
+  };
+  return token;
 }

@@ -292,6 +292,8 @@ export class MemorySampler {
 
 export interface BareExpressProcess {
   url: string;
+  /** The node:http hello-world server in the same process. */
+  httpUrl: string;
   pid: number;
   stop(): Promise<void>;
 }
@@ -320,7 +322,7 @@ export async function startBareExpress(root: string, env: Record<string, string>
     children.delete(child);
   };
   try {
-    const port = await new Promise<number>((resolve, reject) => {
+    const { port, httpPort } = await new Promise<{ port: number; httpPort: number }>((resolve, reject) => {
       let stdout = '';
       const timer = setTimeout(() => reject(new Error(`bare-express did not start within 30 s: ${stderr}`)), 30_000);
       child.stdout?.on('data', (chunk: Buffer) => {
@@ -328,15 +330,15 @@ export async function startBareExpress(root: string, env: Record<string, string>
         const line = stdout.split('\n').find((l) => l.startsWith('{'));
         if (!line) return;
         clearTimeout(timer);
-        resolve((JSON.parse(line) as { port: number }).port);
+        resolve(JSON.parse(line) as { port: number; httpPort: number });
       });
       child.once('exit', (code) => {
         clearTimeout(timer);
         reject(new Error(`bare-express exited with code ${code}: ${stderr}`));
       });
     });
-    log(`bare Express listening on port ${port} (pid ${child.pid})`);
-    return { url: `http://127.0.0.1:${port}`, pid: child.pid as number, stop };
+    log(`bare Express listening on port ${port}, bare node:http on port ${httpPort} (pid ${child.pid})`);
+    return { url: `http://127.0.0.1:${port}`, httpUrl: `http://127.0.0.1:${httpPort}`, pid: child.pid as number, stop };
   } catch (err) {
     await stop();
     throw err;

@@ -5,6 +5,7 @@ import path from 'node:path';
 import type { Settings } from './common';
 import type { Measurement } from './load';
 import type { MemoryReport } from './processes';
+import type { StalenessResult } from './staleness';
 
 // ---- what a run produced --------------------------------------------------------------------------------
 
@@ -33,6 +34,8 @@ export interface Row {
   baseline?: string;
   /** Throughput: service ÷ baseline (higher is better). Time (the batch): service ÷ baseline (lower is better). */
   ratio?: number;
+  /** The same against further baselines, for scenarios that name some (`also`). */
+  more?: { baseline: string; ratio: number }[];
 }
 
 export interface Target {
@@ -50,6 +53,8 @@ export interface BenchReport {
   settings: Settings;
   baselines: Measurement[];
   runs: ServiceRun[];
+  /** Eventual reads on one instance of what another writes (bench/staleness.ts); not in profile mode. */
+  staleness?: StalenessResult;
   rows: Row[];
   /** Full mode only: the issue's targets, per worker count. */
   targets: Target[];
@@ -95,11 +100,15 @@ interface Bound {
   kind: 'throughput' | 'time';
   /** The target's minimum (throughput) or maximum (time) ratio, if the issue sets one. */
   target?: number;
+  /** Further baselines to give the ratio to, without a target. */
+  also?: string[];
 }
 
 /** Which baseline bounds each scenario; `mix` is bounded by the two baselines of its parts, blended. */
 const BOUNDS: Record<string, Bound> = {
-  'get-hit': { baseline: 'bare-select', kind: 'throughput', target: 0.9 },
+  'get-hit': { baseline: 'bare-select', kind: 'throughput', target: 1.2 },
+  'get-eventual': { baseline: 'bare-select', kind: 'throughput', target: 1.8, also: ['bare-http-hello'] },
+  'get-eventual-200': { baseline: 'bare-select', kind: 'throughput', also: ['bare-http-hello'] },
   'get-miss': { baseline: 'bare-select-miss', kind: 'throughput' },
   'post-create': { baseline: 'raw-write-100', kind: 'throughput', target: 0.7 },
   'post-overwrite': { baseline: 'raw-write-1', kind: 'throughput', target: 0.7 },
@@ -138,6 +147,7 @@ export function buildReport(input: {
   settings: Settings;
   baselines: Measurement[];
   runs: ServiceRun[];
+  staleness?: StalenessResult;
 }): BenchReport {
   const byId = new Map(input.baselines.map((b) => [b.id, b]));
   const mix = blend(byId, input.settings.mixReadShare);
@@ -152,7 +162,12 @@ export function buildReport(input: {
       const base = bound ? byId.get(bound.baseline) : undefined;
       const ratio = bound ? ratioOf(m, bound, base) : undefined;
       ratios.set(m.id, ratio);
-      rows.push({ run: label, measurement: m, baseline: base?.label, ratio });
+      const more = (bound?.also ?? []).flatMap((id) => {
+        const other = byId.get(id);
+        const r = other ? ratioOf(m, bound as Bound, other) : undefined;
+        return other && r !== undefined ? [{ baseline: other.label, ratio: r }] : [];
+      });
+      rows.push({ run: label, measurement: m, baseline: base?.label, ratio, ...(more.length ? { more } : {}) });
     }
     if (input.mode !== 'full') continue;
     for (const [id, bound] of Object.entries(BOUNDS)) {
@@ -186,6 +201,15 @@ export function buildReport(input: {
       pass: run.memory.workerPeakMb > 0 && run.memory.workerPeakMb <= RSS_LIMIT_MB,
     });
   }
+  const st = input.staleness;
+  if (input.mode === 'full' && st) {
+    targets.push({
+      workers: input.settings.defaultWorkers,
+      name: `eventual reads on instance B of what A writes (${st.writesPerS.toFixed(0)} writes/s): no answer staler than CACHE_MAX_STALENESS_MS (${st.boundMs} ms)`,
+      actual: `stalest ${st.stalestMs.toFixed(0)} ms, ${st.overBound} over the bound, ${st.failed} failed`,
+      pass: st.overBound === 0 && st.failed === 0 && st.reads > 0,
+    });
+  }
   for (const b of input.baselines) rows.push({ run: 'baseline', measurement: b });
   return {
     mode: input.mode,
@@ -195,6 +219,7 @@ export function buildReport(input: {
     settings: input.settings,
     baselines: input.baselines,
     runs: input.runs,
+    ...(st ? { staleness: st } : {}),
     rows,
     targets,
   };
@@ -208,8 +233,10 @@ const ms = (value: number): string =>
 function cells(row: Row): string[] {
   const m = row.measurement;
   const serial = m.kind === 'serial';
-  const ratio =
-    row.ratio === undefined ? '' : `${row.ratio.toFixed(2)} × ${serial ? '(time) ' : ''}${row.baseline ?? ''}`;
+  const ratio = [
+    ...(row.ratio === undefined ? [] : [`${row.ratio.toFixed(2)} × ${serial ? '(time) ' : ''}${row.baseline ?? ''}`]),
+    ...(row.more ?? []).map((m) => `${m.ratio.toFixed(2)} × ${m.baseline}`),
+  ].join('; ');
   return [
     row.run,
     serial ? `${m.label}, median of ${m.requests}` : m.label,
@@ -267,6 +294,20 @@ export function formatMemory(report: BenchReport): string {
       return `WEB_CONCURRENCY=${run.workers}: ${procs}\n  worker RSS by scenario (MB): ${perScenario}`;
     })
     .join('\n');
+}
+
+/** The staleness measurement in one paragraph (empty without one). */
+export function formatStaleness(report: BenchReport): string {
+  const st = report.staleness;
+  if (!st) return '';
+  const f = (ms: number): string => ms.toFixed(1);
+  return (
+    `\nstaleness, two instances (WEB_CONCURRENCY=${report.settings.defaultWorkers} each): ${st.writes} writes through A ` +
+    `(${st.writesPerS.toFixed(0)}/s), ${st.reads} eventual reads through B (${(st.cachedShare * 100).toFixed(0)} % ` +
+    `from its cache)${st.failed ? `, ${st.failed} failed` : ''}\n` +
+    `  acknowledged on A → seen on B: p50 ${f(st.delay.p50)} ms, p99 ${f(st.delay.p99)} ms, max ${f(st.delay.max)} ms; ` +
+    `stalest answer ${f(st.stalestMs)} ms (bound ${st.boundMs} ms, ${st.overBound} over it)`
+  );
 }
 
 export function formatTargets(report: BenchReport): string {
@@ -377,6 +418,42 @@ kernel's peak) read at the end of the run. The primary only supervises: it forks
 
 ${markdownTable(['WEB_CONCURRENCY', 'process', 'peak RSS sampled (MB)', 'VmHWM (MB)'], memoryRows)}
 
+## Staleness of eventual reads
+
+${
+  report.staleness
+    ? markdownTable(
+        [
+          'writes/s through A',
+          'eventual reads through B',
+          'from B’s cache',
+          'acknowledged → seen p50 / p99 / max (ms)',
+          'stalest answer (ms)',
+          'over the bound',
+        ],
+        [
+          [
+            report.staleness.writesPerS.toFixed(0),
+            String(report.staleness.reads),
+            `${(report.staleness.cachedShare * 100).toFixed(0)} %`,
+            [report.staleness.delay.p50, report.staleness.delay.p99, report.staleness.delay.max]
+              .map((v) => v.toFixed(1))
+              .join(' / '),
+            report.staleness.stalestMs.toFixed(0),
+            `${report.staleness.overBound} (bound ${report.staleness.boundMs} ms)`,
+          ],
+        ],
+      )
+    : '_Not measured in this mode._'
+}
+
+Two more instances on the same database, WEB_CONCURRENCY=${s.defaultWorkers} each and default settings
+(CHANGE_POLL_MS 100, CACHE_MAX_STALENESS_MS 1000): ${s.stalenessRate} writes/s through A for ${s.stalenessS} s
+across 20 keys of 10 tenants, while 16 connections read the same keys through B with \`?consistency=eventual\` as
+fast as they are answered. _Acknowledged → seen_: from a write's acknowledgement on A to the first read on B sent
+after it that shows it (or a later version). _Stalest answer_: over every answer, how long the oldest write it did
+not show had been acknowledged when the read was sent.
+
 ## What each row measures
 
 - **Setup**: the service starts as \`make run\` does (\`node dist/src/server.js\`, NODE_ENV=production, LOG_LEVEL
@@ -384,7 +461,15 @@ ${markdownTable(['WEB_CONCURRENCY', 'process', 'peak RSS sampled (MB)', 'VmHWM (
   with ${s.capacityBytes / 1024 ** 3} GiB each (the self-registration ceiling); ${s.tenants * s.keysPerTenant} keys of
   ${s.valueBytes}-byte values are preloaded with \`POST /api/batch/object\`, ${s.keysPerTenant} per tenant. Both worker
   counts use the same database and tenants; the service restarts between them.
-- **GET hit / GET miss**: a random preloaded (or absent) key of a random tenant, with that tenant's token.
+- **GET hit / GET miss**: a random preloaded (or absent) key of a random tenant, with that tenant's token; also
+  at 1 connection. Strong reads: concurrent ones are coalesced (READ_COALESCING).
+- **GET hit, consistency=eventual**: the same with \`?consistency=eventual\`, so that each worker's cache may answer
+  (the preloaded keys fit in it), after a warm-up of ${s.warmupS * 4} s in which each worker reads most of them once;
+  also at ${s.highConnections} connections. Ratios to the bare Express + point select
+  and to a bare node:http hello world.
+- **GET consistency=eventual over ${s.cacheSetKeys} objects of ${s.batchItemBytes / 1024} KB**: random keys of a set larger
+  than READ_CACHE_MB (32 MB) in full mode, written just before (untimed): the cache is full and evicting, and
+  the worker's RSS (Memory) includes it.
 - **POST create**: a new key every request, round-robin over the ${s.tenants} tenants, ${s.valueBytes}-byte values.
 - **POST overwrite, 1 tenant**: every connection overwrites a random one of the first tenant's keys with a value of
   the same size, so every write queues on that tenant's row lock (the tenant's row still changes: its revision).
@@ -415,7 +500,8 @@ ${markdownTable(['WEB_CONCURRENCY', 'process', 'peak RSS sampled (MB)', 'VmHWM (
   the batch transaction (lock, existing rows, one multi-row \`INSERT … ON DUPLICATE KEY UPDATE\` prepared as the
   service sends it, ledger).
   Then bench/bare-express.ts, a bare Express 5 server in one process with a 10-connection pool like the
-  service's, loaded exactly like GET hit: a hello-world route (no database) and a route doing one point select.
+  service's, loaded exactly like GET hit: a hello-world route (no database) and a route doing one point select;
+  and in the same process a bare node:http server answering every request with the same constant JSON.
 `;
 }
 

@@ -39,6 +39,7 @@ import {
   formatMachine,
   formatMarkdown,
   formatMemory,
+  formatStaleness,
   formatTable,
   formatTargets,
   renderMarkdown,
@@ -46,6 +47,7 @@ import {
   type ServiceRun,
 } from './report';
 import { provision, serviceScenarios, smokeCheck, type ServiceScenario } from './scenarios';
+import { measureStaleness, type StalenessResult } from './staleness';
 import type { Fixture } from './workload';
 
 /** Things to undo, last first; each runs once, whatever path the bench leaves by. */
@@ -92,13 +94,14 @@ async function withService<T>(
   workers: number,
   profileId: string | undefined,
   work: (service: ServiceProcess) => Promise<T>,
+  name = 'service',
 ): Promise<T> {
   const service = await startService({
     root: ctx.root,
     databaseUrl: databaseUrl(ctx.database),
     jwtSecret: ctx.jwtSecret,
     workers,
-    logFile: path.join(ctx.logDir, `service-${workers}-${profileId ?? 'run'}.log`),
+    logFile: path.join(ctx.logDir, `${name}-${workers}-${profileId ?? 'run'}.log`),
     cpuProfileDir: profileId ? path.join(ctx.profileDir, `${ctx.stamp}-${profileId}`) : undefined,
   });
   const forget = ctx.cleanup.add(`stop the service (pid ${service.pid})`, service.stop);
@@ -185,6 +188,37 @@ async function runService(ctx: Context, workers: number, fixture: Fixture): Prom
     await withService(ctx, workers, undefined, (service) => measure(service, scenarios)());
   }
   return { workers, scenarios: measurements, memory: mergeMemory(memory), failures };
+}
+
+/** The CACHE_MAX_STALENESS_MS the services run with (the default). */
+const STALENESS_BOUND_MS = 1000;
+
+/** Two instances on the one database: writes through A, eventual reads through B (bench/staleness.ts). */
+async function runStaleness(ctx: Context): Promise<StalenessResult> {
+  const workers = ctx.settings.defaultWorkers;
+  return withService(
+    ctx,
+    workers,
+    undefined,
+    (a) =>
+      withService(
+        ctx,
+        workers,
+        undefined,
+        (b) => {
+          log(
+            `staleness: ${ctx.settings.stalenessRate} writes/s through A for ${ctx.settings.stalenessS} s, eventual reads through B`,
+          );
+          return measureStaleness(a.url, b.url, {
+            rate: ctx.settings.stalenessRate,
+            seconds: ctx.settings.stalenessS,
+            boundMs: STALENESS_BOUND_MS,
+          });
+        },
+        'instance-b',
+      ),
+    'instance-a',
+  );
 }
 
 function printProfiles(ctx: Context): void {
@@ -275,6 +309,7 @@ async function main(): Promise<number> {
     const fixture = await setUp(ctx);
     const runs: ServiceRun[] = [];
     for (const workers of settings.workerCounts) runs.push(await runService(ctx, workers, fixture));
+    const staleness = settings.profile ? undefined : await runStaleness(ctx);
     log('baselines');
     const baselines = await runBaselines(database, fixture, settings, root);
 
@@ -285,8 +320,11 @@ async function main(): Promise<number> {
       settings,
       baselines,
       runs,
+      staleness,
     });
-    process.stdout.write(`\n${formatMachine(report)}\n\n${formatTable(report)}\n\n${formatMemory(report)}\n`);
+    process.stdout.write(
+      `\n${formatMachine(report)}\n\n${formatTable(report)}\n\n${formatMemory(report)}\n${formatStaleness(report)}\n`,
+    );
     if (report.targets.length) process.stdout.write(`\nTargets:\n${formatTargets(report)}\n`);
     if (mode === 'full') {
       const written = await writeResults(report, root);
@@ -305,6 +343,7 @@ async function main(): Promise<number> {
 
     const broken = [
       ...runs.flatMap((r) => r.failures.map((f) => `WEB_CONCURRENCY=${r.workers} ${f.id}: ${f.error}`)),
+      ...(staleness && staleness.reads === 0 ? ['staleness: no eventual read answered'] : []),
       ...baselines.filter(completelyFailed).map((b) => `baseline ${b.id}: no expected result`),
     ];
     if (broken.length > 0) {

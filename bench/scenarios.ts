@@ -15,6 +15,7 @@ import {
   randomHit,
   randomMiss,
   servicePath,
+  eventualPath,
   type Fixture,
   type Tenant,
 } from './workload';
@@ -122,6 +123,7 @@ export function serviceScenarios(fixture: Fixture, settings: Settings, tag: stri
     connections: number,
     setupRequest: LoadOptions['setupRequest'],
     expect: number[],
+    warmupS = settings.warmupS,
   ): ServiceScenario => ({
     id,
     label,
@@ -133,17 +135,20 @@ export function serviceScenarios(fixture: Fixture, settings: Settings, tag: stri
         subject: target.pids,
         connections,
         durationS: settings.durationS,
-        warmupS: settings.warmupS,
+        warmupS,
         setupRequest,
         expect,
       }),
   });
+  // Long enough for each worker's cache to have read most of the preloaded keys once: a warm cache is measured.
+  const cacheWarmupS = settings.warmupS * 4;
   let created = 0;
   const create = (): autocannon.Request => {
     const n = created++;
     return postObjectRequest(fixture.tenants[n % fixture.tenants.length], `c${tag}-${n}`, fixture.smallValue);
   };
   const hit = getRequest(fixture, servicePath, randomHit);
+  const eventualHit = getRequest(fixture, eventualPath, randomHit);
   const overwrite = (): autocannon.Request => {
     const { tenant, key } = randomHit(fixture, fixture.hotTenant);
     return postObjectRequest(tenant, key, fixture.smallValue);
@@ -186,8 +191,15 @@ export function serviceScenarios(fixture: Fixture, settings: Settings, tag: stri
     [200, 201],
   );
   const hotOverwrite = loadScenario('post-overwrite', 'POST overwrite, 1 tenant', c, overwrite, [201]);
+  const cacheTenant = fixture.tenants[fixture.tenants.length - 1];
+  const cacheKey = (i: number): string => `cache/${i}`;
+  const fullLabel =
+    `GET consistency=eventual, random keys of ${settings.cacheSetKeys} objects of ${settings.batchItemBytes / 1024} KB ` +
+    `(${Math.round((settings.cacheSetKeys * settings.batchItemBytes) / 2 ** 20)} MB)`;
   return [
+    loadScenario('get-hit-1', 'GET hit, 1 connection', 1, hit, [200]),
     loadScenario('get-hit', 'GET hit', c, hit, [200]),
+    loadScenario('get-eventual', 'GET hit, consistency=eventual', c, eventualHit, [200], cacheWarmupS),
     loadScenario('get-miss', 'GET miss', c, getRequest(fixture, servicePath, randomMiss), [404]),
     loadScenario('post-create', 'POST create, 100 tenants', c, create, [201]),
     hotOverwrite,
@@ -244,6 +256,44 @@ export function serviceScenarios(fixture: Fixture, settings: Settings, tag: stri
       hit,
       [200],
     ),
+    loadScenario(
+      'get-eventual-200',
+      `GET hit, consistency=eventual, ${settings.highConnections} connections`,
+      settings.highConnections,
+      eventualHit,
+      [200],
+      cacheWarmupS,
+    ),
+    {
+      id: 'get-eventual-full',
+      label: fullLabel,
+      run: async (target) => {
+        // The same keys in every run (overwritten), a batch at the batch limit at a time; untimed.
+        const value = jsonStringOfBytes(settings.batchItemBytes);
+        for (let from = 0; from < settings.cacheSetKeys; from += settings.batchItems) {
+          const batch = Array.from({ length: Math.min(settings.batchItems, settings.cacheSetKeys - from) }, (_, i) => ({
+            key: cacheKey(from + i),
+            value,
+          }));
+          await requestExpecting(201, 'POST', `${target.url}/api/batch/object`, batch, bearer(cacheTenant));
+        }
+        return runLoad({
+          id: 'get-eventual-full',
+          label: fullLabel,
+          url: target.url,
+          subject: target.pids,
+          connections: c,
+          durationS: settings.durationS,
+          warmupS: settings.warmupS,
+          setupRequest: () => ({
+            method: 'GET',
+            path: eventualPath(cacheTenant, cacheKey(Math.floor(Math.random() * settings.cacheSetKeys))),
+            headers: bearer(cacheTenant),
+          }),
+          expect: [200],
+        });
+      },
+    },
   ];
 }
 

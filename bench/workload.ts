@@ -62,6 +62,9 @@ export type PathFor = (tenant: Tenant, key: string) => string;
 
 export const servicePath: PathFor = (_tenant, key) => `/api/object/${encodeURIComponent(key)}`;
 
+/** The same GET, allowed to be answered from the serving process's cache. */
+export const eventualPath: PathFor = (tenant, key) => `${servicePath(tenant, key)}?consistency=eventual`;
+
 /** autocannon's setupRequest for a GET of a random key of a random tenant, with that tenant's token. */
 export function getRequest(
   fixture: Fixture,

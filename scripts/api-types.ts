@@ -4,8 +4,12 @@ import { repoRoot } from './root';
 
 export const ROOT = repoRoot();
 export const SWAGGER_PATH = path.join(ROOT, 'swagger.yaml');
-/** Checked in, so that `make lint` type-checks the typed client against it; a test checks it is in step. */
-export const API_TYPES_PATH = path.join(ROOT, 'test', 'support', 'typed-client', 'api.d.ts');
+/**
+ * The one generated copy: @tenantkv/client is typed by it (and ships it), the test support's typed client imports
+ * it. Checked in, so that `make lint` type-checks both against it; a test checks it is in step. A .ts file rather
+ * than a .d.ts, so that the client's build emits it next to the declarations that import it.
+ */
+export const API_TYPES_PATH = path.join(ROOT, 'packages', 'client', 'src', 'api.ts');
 
 const HEADER = '// Generated from swagger.yaml by openapi-typescript (`make generate`). Do not edit.\n';
 

@@ -3,7 +3,7 @@ import path from 'node:path';
 import { API_TYPES_PATH, renderApiTypes } from './api-types';
 import { CONFIGURATION_DOC_PATH, configurationDocFromTemplate } from './config-doc';
 
-/** `make generate`: docs/CONFIGURATION.md from .env.template, and the typed client's api.d.ts from swagger.yaml. */
+/** `make generate`: docs/CONFIGURATION.md from .env.template, and the client's types (packages/client/src/api.ts) from swagger.yaml. */
 function main(): void {
   const outputs: [string, string][] = [
     [CONFIGURATION_DOC_PATH, configurationDocFromTemplate()],

@@ -6,7 +6,9 @@ import { databaseAnswer } from './platform/db/db-errors';
 import { compileValidators, loadOpenApi } from './platform/http/openapi';
 import { mountRoutes } from './platform/http/routes';
 import { accessLog } from './platform/http/access-log';
+import { cors } from './platform/http/cors';
 import { budgetSpent, InFlight } from './platform/http/in-flight';
+import { observeRequest } from './platform/metrics';
 
 /** Renders an error as every error is sent: its status, its JSON body, and the headers that go with it. */
 export function sendError(req: Request, res: Response, error: AppError): void {
@@ -14,7 +16,7 @@ export function sendError(req: Request, res: Response, error: AppError): void {
   if (error.status === 401) {
     res.set('WWW-Authenticate', req.headers.authorization ? 'Bearer error="invalid_token"' : 'Bearer');
   }
-  // RFC 9110 §10.2.3: when the client may come back (every 503 the database causes).
+  // RFC 9110 §10.2.3: when the client may come back (every 503 the database causes, every 429).
   if (error.retryAfterSeconds !== undefined) res.set('Retry-After', String(error.retryAfterSeconds));
   res.status(error.status).json(error.toJSON());
 }
@@ -28,8 +30,9 @@ export function buildApp(c: Container, inFlight = new InFlight(c.config.requestT
   const app = express();
   app.disable('x-powered-by');
   app.set('etag', false);
-  app.use(accessLog(c.logger, (url) => url === '/healthz'));
+  app.use(accessLog(c.logger, (url) => url === '/healthz', observeRequest));
   app.use(inFlight.track);
+  if (c.config.corsOrigins.length > 0) app.use(cors(c.config.corsOrigins));
 
   mountRoutes(app, c.routes, {
     validators: compileValidators(openapi.document),
@@ -51,7 +54,8 @@ export function buildApp(c: Container, inFlight = new InFlight(c.config.requestT
     if (budgetSpent(res)) return;
     const { error, fault } = toAppError(err, (e) => databaseAnswer(c.db.dialect, e));
     if (fault) req.log.error({ err }, 'request failed');
-    else if (error.retryAfterSeconds !== undefined) {
+    // The service's own trouble, worth a line of its own; a 429 is the client's doing, in the access line only.
+    else if (error.retryAfterSeconds !== undefined && error.status >= 500) {
       const cause = err instanceof AppError ? err.cause : err;
       req.log.warn(
         {

@@ -8,6 +8,7 @@ import { checkServer } from './platform/db/server-check';
 import type { Scope } from './platform/principal';
 import type { RouteSpec } from './platform/http/routes';
 import { workerBus, type WorkerBus } from './platform/worker-bus';
+import { instanceMetrics, instrumentProcess } from './platform/metrics';
 import { cursorCodec } from './platform/cursor';
 import { LedgerRepository, QuotaController } from './features/quota';
 import {
@@ -25,6 +26,9 @@ import {
   ObjectController,
   ObjectService,
   ObjectsRepository,
+  ALONE_IN_FLIGHT,
+  PointReads,
+  ReadCache,
   WritePipeline,
   chooseWriteStrategy,
   procedureStrategy,
@@ -43,8 +47,13 @@ import {
   resolveJwtSecret,
 } from './features/auth';
 import { AdminController, AdminService } from './features/admin';
+import { AuditController, AuditRepository, AuditService, AuthFailureLog } from './features/audit';
 import { PurgeRepository, PurgeService } from './features/purge';
+import { LimiterStore, LoginThrottle, TenantRateLimits } from './features/rate-limit';
 import { HealthController } from './features/health';
+import { MetricsController } from './features/metrics';
+import { TransferController, TransferService } from './features/transfer';
+import { compileSchema, loadOpenApi } from './platform/http/openapi';
 import { routeTable } from './routes';
 
 /** Everything one serving process is made of, built in one place. */
@@ -60,13 +69,23 @@ export interface Container {
   writeStrategy: WriteStrategy;
   /** Every client write, in one line per tenant (group commit). */
   writes: WriteQueue;
+  /** Strong point reads, coalesced while others are at the database (READ_COALESCING). */
+  reads: PointReads;
+  /** The objects eventual reads may be answered from; undefined with READ_CACHE_MB=0. */
+  readCache: ReadCache | undefined;
   /** Every route, in one table: a test checks it against swagger.yaml. */
   routes: RouteSpec[];
-  authenticate: (scope: Scope) => RequestHandler;
+  /** Tenant authentication, then the tenant's rate limit. */
+  authenticate: (scope: Scope) => RequestHandler[];
+  /** Where rate limits and login throttling count: this process, the primary, or Redis. */
+  rateLimitStore: LimiterStore;
   adminAuth: RequestHandler;
   feed: FeedHub;
   retention: RetentionService;
-  /** Starts the background work: the purge (or keeping its EVENT in step), retention, the access-cache poll. */
+  /**
+   * Starts the background work: the purge (or keeping its EVENT in step), retention, the access-cache poll; then
+   * waits for the rate-limit store to connect.
+   */
   start(): Promise<void>;
   /** Ends every open change stream: at shutdown, before waiting for in-flight requests. */
   endStreams(): void;
@@ -90,6 +109,7 @@ export async function createContainer(
 ): Promise<Container> {
   const clock = options.clock ?? systemClock;
   const db = createDb(config);
+  instrumentProcess({ tenantLabels: config.metricsTenantLabels, pool: () => db.poolStats() });
   try {
     const secret = resolveJwtSecret(config);
     const tokens = new TokenService(secret, config.jwtLifetimeSeconds);
@@ -106,7 +126,19 @@ export async function createContainer(
       logger,
       bus,
     );
-    const committed = (tenantId: number): void => feed.nudge(tenantId);
+    const objects = new ObjectsRepository(db.sql);
+    const reads = new PointReads(objects, config.readCoalescing ? ALONE_IN_FLIGHT : Number.POSITIVE_INFINITY);
+    const readCache =
+      config.readCacheMb > 0
+        ? new ReadCache(config.readCacheMb, config.cacheMaxStalenessMs, objects, bus, config.webConcurrency > 1, () =>
+            feed.resume(),
+          )
+        : undefined;
+    if (readCache) feed.follow(readCache);
+    const committed = (tenantId: number, keys: readonly string[]): void => {
+      feed.nudge(tenantId);
+      readCache?.written(tenantId, keys);
+    };
     const pipeline = new WritePipeline(
       unitOfWork(db, (sql) => ({
         ledger: new LedgerRepository(sql),
@@ -133,10 +165,21 @@ export async function createContainer(
       logger,
     );
     const purge = new PurgeService(config, db, pipeline, new PurgeRepository(db), logger, clock);
+    const audit = new AuditService(
+      new AuditRepository(db.sql),
+      unitOfWork(db, (sql) => ({ audit: new AuditRepository(sql) })),
+      clock,
+    );
+    const authFailures = new AuthFailureLog(audit, logger);
     const admin = new AdminService(
       config,
       tenants,
-      unitOfWork(db, (sql) => ({ tenants: new TenantRepository(sql) })),
+      unitOfWork(db, (sql) => ({
+        tenants: new TenantRepository(sql),
+        apiTokens: new ApiTokenRepository(sql),
+        audit: new AuditRepository(sql),
+      })),
+      audit,
       pipeline,
       new ChangesRepository(db.sql),
       apiTokens,
@@ -144,11 +187,28 @@ export async function createContainer(
       access,
       clock,
     );
+    const objectService = new ObjectService(config, reads, readCache, writes, clock);
+    const { document } = loadOpenApi({ maxKeyChars: config.maxKeyChars });
+    const transfer = new TransferService(
+      config,
+      objects,
+      objectService,
+      writes,
+      access,
+      compileSchema(document, 'BatchItem'),
+      clock,
+    );
+    // Past the last step that can fail: a Redis client keeps the process alive until it is closed.
+    const limiterStore = new LimiterStore(config, logger);
+    const rateLimits = new TenantRateLimits(config, access, limiterStore);
+    const tenantAuth = createTenantAuth(tokens, access);
     const routes = routeTable({
-      auth: new AuthController(new AuthService(config, tenants, tokens, clock)),
+      auth: new AuthController(
+        new AuthService(config, tenants, tokens, clock, new LoginThrottle(limiterStore, config)),
+      ),
       objects: new ObjectController(
-        new ObjectService(config, new ObjectsRepository(db.sql), writes, clock),
-        new KeySpaceService(config, new ObjectsRepository(db.sql), pipeline, writes, cursors, clock),
+        objectService,
+        new KeySpaceService(config, objects, pipeline, writes, cursors, clock, readCache),
         new HistoryService(new ObjectsRepository(db.sql), new HistoryRepository(db.sql), pipeline, cursors, clock),
       ),
       changes: new ChangesController(
@@ -159,6 +219,9 @@ export async function createContainer(
       quota: new QuotaController(new LedgerRepository(db.sql)),
       health: new HealthController(db),
       admin: new AdminController(admin),
+      audit: new AuditController(audit),
+      metrics: new MetricsController(instanceMetrics),
+      transfer: new TransferController(transfer, admin, config.maxBodyBytes),
     });
     return {
       config,
@@ -171,9 +234,12 @@ export async function createContainer(
       pipeline,
       writeStrategy,
       writes,
+      reads,
+      readCache,
       routes,
-      authenticate: createTenantAuth(tokens, access),
-      adminAuth: createAdminAuth(config.adminApiKeys, tokens),
+      authenticate: (scope) => [tenantAuth(scope), rateLimits.handler],
+      rateLimitStore: limiterStore,
+      adminAuth: createAdminAuth(config.adminApiKeys, tokens, (failure) => authFailures.record(failure)),
       feed,
       retention,
       async start() {
@@ -183,6 +249,7 @@ export async function createContainer(
         else await purge.start();
         retention.start();
         access.startPolling(logger);
+        await limiterStore.ready();
       },
       endStreams() {
         feed.close();
@@ -193,6 +260,8 @@ export async function createContainer(
         await purge.stop();
         await retention.stop();
         await feed.idle();
+        limiterStore.close();
+        await authFailures.flush();
         await db.close();
       },
     };

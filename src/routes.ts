@@ -4,7 +4,10 @@ import { objectRoutes, type ObjectController } from './features/objects';
 import { quotaRoutes, type QuotaController } from './features/quota';
 import { healthRoutes, type HealthController } from './features/health';
 import { adminRoutes, type AdminController } from './features/admin';
+import { auditRoutes, type AuditController } from './features/audit';
 import { changesRoutes, type ChangesController } from './features/changes';
+import { metricsRoutes, type MetricsController } from './features/metrics';
+import { transferRoutes, type TransferController } from './features/transfer';
 
 export interface Controllers {
   auth: AuthController;
@@ -13,6 +16,9 @@ export interface Controllers {
   changes: ChangesController;
   health: HealthController;
   admin: AdminController;
+  audit: AuditController;
+  metrics: MetricsController;
+  transfer: TransferController;
 }
 
 /** Every route of the service, feature by feature, in one table. A test checks it against swagger.yaml. */
@@ -24,5 +30,8 @@ export function routeTable(c: Controllers): RouteSpec[] {
     ...changesRoutes(c.changes),
     ...healthRoutes(c.health),
     ...adminRoutes(c.admin),
+    ...auditRoutes(c.audit),
+    ...metricsRoutes(c.metrics),
+    ...transferRoutes(c.transfer),
   ];
 }

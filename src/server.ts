@@ -1,15 +1,20 @@
 import cluster from 'node:cluster';
 import http from 'node:http';
+import https from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { ConfigError, isEmbedded, loadConfig, type Config } from './platform/config';
 import { createLogger, flushLogger, type Logger } from './platform/logger';
 import { createDb } from './platform/db/database';
 import { migrateLatest } from './platform/db/migrate';
+import { refusedTls } from './platform/db/server-check';
 import { createContainer, type Container } from './container';
 import { buildApp, sendError } from './app';
 import { InFlight } from './platform/http/in-flight';
 import { resolveJwtSecret } from './features/auth';
 import { relayWorkerBus } from './platform/worker-bus';
+import { gatherWorkerMetrics, watchInFlight } from './platform/metrics';
+import { listenMetrics, METRICS_PATH } from './platform/http/metrics-endpoint';
+import { serveLimitsToWorkers } from './features/rate-limit';
 import { boundUrl, describeStartFailure, isPermanent, reportToPrimary, superviseWorkers } from './supervisor';
 
 export interface RunningService {
@@ -29,18 +34,22 @@ export async function startService(
   await container.start();
   // Requests accepted and not yet answered; once draining, every response says Connection: close.
   const running = new InFlight(config.requestTimeoutMs, sendError);
+  watchInFlight(running);
   const app = buildApp(container, running);
   let draining = false;
-  const server = http.createServer((req, res) => {
+  const handle = (req: http.IncomingMessage, res: http.ServerResponse): void => {
     if (draining) res.setHeader('Connection', 'close');
     app(req, res);
-  });
+  };
+  const server = config.https
+    ? https.createServer({ cert: config.https.cert.content, key: config.https.key.content }, handle)
+    : http.createServer(handle);
   server.keepAliveTimeout = 65_000;
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(config.port, config.host, resolve);
   });
-  const url = boundUrl(server.address() as AddressInfo);
+  const url = boundUrl(server.address() as AddressInfo, config.https ? 'https' : 'http');
 
   let stopping: Promise<void> | undefined;
   const stop = (): Promise<void> =>
@@ -54,10 +63,13 @@ export async function startService(
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
       // Change streams never finish on their own: end them, and their clients resume elsewhere.
       container.endStreams();
-      server.closeIdleConnections();
+      // Once nothing runs, every connection left is one that has sent no request (fetch opens one ahead, and Node
+      // counts it neither idle nor busy): close them all, rather than wait for the deadline.
+      const closeWhenDone = (): void =>
+        running.size === 0 ? server.closeAllConnections() : server.closeIdleConnections();
+      closeWhenDone();
       // A response whose headers went out before the signal leaves its connection idle when it ends: close it then.
-      for (const res of running.responses())
-        res.once('finish', () => setImmediate(() => server.closeIdleConnections()));
+      for (const res of running.responses()) res.once('finish', () => setImmediate(closeWhenDone));
       let cut = 0;
       const deadline = setTimeout(() => {
         cut = running.size;
@@ -76,6 +88,8 @@ async function migrate(config: Config, logger?: Logger): Promise<void> {
   const db = createDb(config);
   try {
     await migrateLatest(db, logger);
+  } catch (err) {
+    throw refusedTls(config, err) ?? err;
   } finally {
     await db.close();
   }
@@ -97,13 +111,14 @@ async function runWorker(config: Config, logger: Logger): Promise<void> {
   try {
     service = await startService(config, logger, { migrate: false });
   } catch (err) {
+    const failure = refusedTls(config, err) ?? err;
     // The primary decides what a failed start means; it needs to know why.
     reportToPrimary({
       tenantkvLifecycle: 'failed',
-      reason: describeStartFailure(err, config),
-      permanent: isPermanent(err),
+      reason: describeStartFailure(failure, config),
+      permanent: isPermanent(failure),
     });
-    throw err;
+    throw failure;
   }
   reportToPrimary({
     tenantkvLifecycle: 'ready',
@@ -138,6 +153,14 @@ async function runPrimary(config: Config, logger: Logger): Promise<void> {
   resolveJwtSecret(config);
   if (config.migrateOnStart) await migrate(config, logger);
   relayWorkerBus();
+  // The primary answers for the whole instance: on METRICS_PORT, and to any worker scraped on the public port.
+  const renderMetrics = gatherWorkerMetrics();
+  if (config.metricsPort !== undefined) {
+    const server = await listenMetrics(config.metricsPort, config.metricsHost, renderMetrics, logger);
+    const url = `${boundUrl(server.address() as AddressInfo)}${METRICS_PATH}`;
+    logger.info({ metrics: url }, `metrics of the whole instance on ${url}, without credentials`);
+  }
+  serveLimitsToWorkers(config);
   cluster.setupPrimary({ execArgv: [...process.execArgv, `--max-old-space-size=${config.workerHeapMb}`] });
   const supervisor = superviseWorkers(config.webConcurrency, logger, (message) => {
     logger.fatal(message);

@@ -20,9 +20,9 @@ export function reportToPrimary(report: WorkerReport): void {
 }
 
 /** The URL of the address a server actually bound (0.0.0.0 or :: when it listens on every interface). */
-export function boundUrl(address: AddressInfo): string {
+export function boundUrl(address: AddressInfo, scheme: 'http' | 'https' = 'http'): string {
   const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
-  return `http://${host}:${address.port}`;
+  return `${scheme}://${host}:${address.port}`;
 }
 
 const PERMANENT_CODES = new Set(['EADDRINUSE', 'EACCES', 'EADDRNOTAVAIL']);

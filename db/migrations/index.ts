@@ -9,6 +9,7 @@ import * as versionsMetadataAndLongKeys from './20261201000006_versions_metadata
 import * as historyAndChanges from './20261201000007_history_and_changes';
 import * as purgeLease from './20261201000008_purge_lease';
 import * as tenantLimitsAndReadOnly from './20261203000009_tenant_limits_and_read_only';
+import * as auditLog from './20261203000010_audit_log';
 
 /**
  * The migrations, in order. Listed here rather than found on disk so that the same code runs from src/ under
@@ -25,6 +26,7 @@ const migrations: Record<string, Knex.Migration> = {
   '20261201000007_history_and_changes': historyAndChanges,
   '20261201000008_purge_lease': purgeLease,
   '20261203000009_tenant_limits_and_read_only': tenantLimitsAndReadOnly,
+  '20261203000010_audit_log': auditLog,
 };
 
 export const migrationSource: Knex.MigrationSource<string> = {

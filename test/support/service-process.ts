@@ -138,7 +138,7 @@ export class PinnedConnections {
 export function send(
   url: string,
   options: { method?: string; headers?: Record<string, string>; body?: unknown; agent?: http.Agent } = {},
-): Promise<{ status: number; body: unknown }> {
+): Promise<{ status: number; body: unknown; headers: http.IncomingHttpHeaders }> {
   const payload = options.body === undefined ? undefined : JSON.stringify(options.body);
   return new Promise((resolve, reject) => {
     const req = http.request(
@@ -159,7 +159,7 @@ export function send(
           } catch {
             // not JSON: keep the text
           }
-          resolve({ status: res.statusCode ?? 0, body });
+          resolve({ status: res.statusCode ?? 0, body, headers: res.headers });
         });
       },
     );

@@ -12,13 +12,26 @@ export function keyFingerprint(key: string): string {
   return sha256(key).toString('hex').slice(0, 12);
 }
 
+/** A refused admin request, for the audit log: why, the fingerprint of what was sent (null: nothing), from where. */
+export interface AdminAuthFailure {
+  reason: 'missing_key' | 'invalid_key' | 'tenant_token';
+  actor: string | null;
+  address: string | null;
+}
+
 /**
  * Admin routes take only an admin key from ADMIN_API_KEYS (several, so a key can be rotated without
- * downtime), compared in constant time. No key configured: 503, never open. A tenant's JWT: 403.
+ * downtime), compared in constant time. No key configured: 503, never open. A tenant's JWT: 403. The matched
+ * key's fingerprint is `res.locals.adminKey` for the handler; every refusal goes to `refused` (which never
+ * rejects) before it is answered.
  */
-export function createAdminAuth(adminKeys: string[], tokens: TokenService): RequestHandler {
+export function createAdminAuth(
+  adminKeys: string[],
+  tokens: TokenService,
+  refused: (failure: AdminAuthFailure) => Promise<void>,
+): RequestHandler {
   const digests = adminKeys.map(sha256);
-  return (req, res, next) => {
+  return async (req, res, next) => {
     if (digests.length === 0) {
       return next(
         new AppError(
@@ -28,7 +41,13 @@ export function createAdminAuth(adminKeys: string[], tokens: TokenService): Requ
       );
     }
     const presented = tokenFromRequest(req);
-    if (presented === null) return next(AppError.unauthorized('an admin key is required: Authorization: Bearer <key>'));
+    const refuse = async (reason: AdminAuthFailure['reason'], error: AppError): Promise<void> => {
+      await refused({ reason, actor: presented === null ? null : keyFingerprint(presented), address: req.ip ?? null });
+      next(error);
+    };
+    if (presented === null) {
+      return refuse('missing_key', AppError.unauthorized('an admin key is required: Authorization: Bearer <key>'));
+    }
     const digest = sha256(presented);
     // Compare against every key, whatever matched, so timing says nothing about which key or how much.
     let matched = false;
@@ -38,9 +57,12 @@ export function createAdminAuth(adminKeys: string[], tokens: TokenService): Requ
       return next();
     }
     if (isTenantToken(presented, tokens)) {
-      return next(new AppError('ADMIN_KEY_REQUIRED', 'admin routes need an admin key, not a tenant token'));
+      return refuse(
+        'tenant_token',
+        new AppError('ADMIN_KEY_REQUIRED', 'admin routes need an admin key, not a tenant token'),
+      );
     }
-    next(AppError.unauthorized('invalid admin key'));
+    return refuse('invalid_key', AppError.unauthorized('invalid admin key'));
   };
 }
 

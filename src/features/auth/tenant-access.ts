@@ -86,6 +86,16 @@ export class TenantAccess {
     return this.tenants.get(tenantId) ?? undefined;
   }
 
+  /**
+   * Throws what a write of the principal's earns now (a suspension, a revocation, read-only mode), reading again
+   * what this process was told to forget: for work that outlasts its request's admission (an import's chunks).
+   */
+  async admitWrite(principal: Principal): Promise<void> {
+    await this.authorize(principal);
+    const refusal = this.writeRefusal(principal.tenantId);
+    if (refusal) throw refusal;
+  }
+
   /** Why a write of this tenant's, once authorized, is refused now (instance or tenant read-only), or null. */
   writeRefusal(tenantId: number): AppError | null {
     if (this.config.readOnly) return serviceReadOnly();

@@ -72,6 +72,35 @@ export class ChangesRepository {
     return rows.map((row) => this.change(row));
   }
 
+  /**
+   * The keys changed after each tenant's revision in `from`, with the revision of each change: at most `limit`
+   * rows over all the tenants, in no particular order (undefined: more than that).
+   */
+  async keysAfter(
+    from: Map<number, number>,
+    limit: number,
+  ): Promise<{ tenantId: number; revision: number; key: string }[] | undefined> {
+    const found: { tenantId: number; revision: number; key: string }[] = [];
+    const tenants = [...from];
+    const per = Math.floor((this.sql.dialect.maxBindings - 1) / 2);
+    for (let i = 0; i < tenants.length; i += per) {
+      const slice = tenants.slice(i, i + per);
+      const rows = await this.sql.select(
+        `SELECT tenant_id, revision, k FROM changes WHERE ${slice.map(() => '(tenant_id = ? AND revision > ?)').join(' OR ')} LIMIT ?`,
+        [...slice.flat(), limit + 1 - found.length],
+      );
+      if (found.length + rows.length > limit) return undefined;
+      for (const row of rows) {
+        found.push({
+          tenantId: Number(row.tenant_id),
+          revision: Number(row.revision),
+          key: this.sql.dialect.keyText(row.k),
+        });
+      }
+    }
+    return found;
+  }
+
   /** Every change of one revision, in order. */
   async ofRevision(tenantId: number, revision: number, values: boolean): Promise<Change[]> {
     const columns = `revision, seq, type, k, size, expires_at, metadata${values ? ', value' : ''}`;
@@ -84,22 +113,28 @@ export class ChangesRepository {
 
   /** The newest revision of each tenant whose changes retention has dropped (absent: none dropped yet). */
   async floors(tenantIds: number[]): Promise<Map<number, number>> {
-    if (tenantIds.length === 0) return new Map();
-    const rows = await this.sql.select(
-      `SELECT tenant_id, floor FROM change_floors WHERE tenant_id IN (${placeholders(tenantIds.length)})`,
-      tenantIds,
-    );
-    return new Map(rows.map((r) => [Number(r.tenant_id), Number(r.floor)]));
+    const floors = new Map<number, number>();
+    for (const slice of this.slices(tenantIds)) {
+      const rows = await this.sql.select(
+        `SELECT tenant_id, floor FROM change_floors WHERE tenant_id IN (${placeholders(slice.length)})`,
+        slice,
+      );
+      for (const r of rows) floors.set(Number(r.tenant_id), Number(r.floor));
+    }
+    return floors;
   }
 
   /** The current revision of each of these tenants (deleted or absent ones are left out). */
   async revisions(tenantIds: number[]): Promise<Map<number, number>> {
-    if (tenantIds.length === 0) return new Map();
-    const rows = await this.sql.select(
-      `SELECT id, revision FROM tenants WHERE deleted = 0 AND id IN (${placeholders(tenantIds.length)})`,
-      tenantIds,
-    );
-    return new Map(rows.map((r) => [Number(r.id), Number(r.revision)]));
+    const revisions = new Map<number, number>();
+    for (const slice of this.slices(tenantIds)) {
+      const rows = await this.sql.select(
+        `SELECT id, revision FROM tenants WHERE deleted = 0 AND id IN (${placeholders(slice.length)})`,
+        slice,
+      );
+      for (const r of rows) revisions.set(Number(r.id), Number(r.revision));
+    }
+    return revisions;
   }
 
   /**
@@ -168,6 +203,14 @@ export class ChangesRepository {
       // It exists: at this floor or above.
       if (this.sql.dialect.classify(err) !== 'duplicate_key') throw err;
     }
+  }
+
+  /** Tenant ids in slices small enough for one statement's bound parameters (the read cache follows many). */
+  private slices(ids: number[]): number[][] {
+    const per = this.sql.dialect.maxBindings;
+    const slices: number[][] = [];
+    for (let i = 0; i < ids.length; i += per) slices.push(ids.slice(i, i + per));
+    return slices;
   }
 
   private change(row: Row): Change {

@@ -33,6 +33,22 @@ const MOVED = 'feed.moved';
 /** At most one MOVED message per worker this often: each is relayed by the primary to every sibling. */
 const MOVED_GAP_MS = 5;
 
+/**
+ * What keeps up with some tenants' changes through the hub's poll instead of a poll of its own: the read cache of
+ * objects (features/objects read-cache.ts).
+ */
+export interface FeedFollower {
+  /** The tenants it follows, each with the revision it has applied every change up to. */
+  following(): Map<number, number>;
+  /**
+   * The tenant's changes after `from` up to `revision` touched `changed` (undefined: more than can be said, so
+   * forget the tenant's), and every change of it committed before `at` (performance.now()) is now known.
+   */
+  caughtUp(tenantId: number, from: number, revision: number, changed: string[] | undefined, at: number): void;
+  /** The tenant was deleted. */
+  gone(tenantId: number): void;
+}
+
 interface Watcher {
   id: string;
   tenantId: number;
@@ -67,6 +83,9 @@ export class FeedHub {
   private readonly watchedBySibling = new Map<string, Set<number>>();
   private readonly moved = new Set<number>();
   private lastMoved = -Infinity;
+  private follower: FeedFollower | undefined;
+  /** A poll is set to run (its timer is pending). */
+  private due = false;
 
   constructor(
     private readonly config: Config,
@@ -130,6 +149,16 @@ export class FeedHub {
     this.schedule(0);
   }
 
+  /** Lets `follower` keep up through this hub's poll, which runs while the follower follows anything. */
+  follow(follower: FeedFollower): void {
+    this.follower = follower;
+  }
+
+  /** The follower follows a new tenant: the poll must run, if it is not running already. */
+  resume(): void {
+    if (!this.due && !this.polling) this.schedule(this.config.changePollMs);
+  }
+
   /** A write through this process committed: poll now rather than at the next tick, here and in the siblings. */
   nudge(tenantId: number): void {
     if (this.watchers.has(tenantId)) this.schedule(0);
@@ -175,14 +204,18 @@ export class FeedHub {
       return;
     }
     clearTimeout(this.timer);
+    this.due = true;
     this.timer = setTimeout(() => {
+      this.due = false;
       this.polling = this.poll()
         .catch((err: unknown) => this.logger.error({ err }, 'change feed poll failed'))
         .finally(() => {
           this.polling = undefined;
           const again = this.pollAgain;
           this.pollAgain = false;
-          if (this.watchers.size > 0) this.schedule(again ? 0 : this.config.changePollMs);
+          if (this.watchers.size > 0 || (this.follower?.following().size ?? 0) > 0) {
+            this.schedule(again ? 0 : this.config.changePollMs);
+          }
         });
     }, delayMs);
     this.timer.unref();
@@ -195,7 +228,10 @@ export class FeedHub {
       await this.slots.renew(this.process, nowMs, LEASE_MS);
     }
     const tenants = [...this.watchers.keys()];
-    const revisions = await this.changes.revisions(tenants);
+    const followed = this.follower?.following() ?? new Map<number, number>();
+    // Sent after this instant, the revisions hold every write acknowledged before it.
+    const startedAt = performance.now();
+    const revisions = await this.changes.revisions([...new Set([...tenants, ...followed.keys()])]);
     const floors = await this.changes.floors(tenants);
     for (const tenantId of tenants) {
       const set = this.watchers.get(tenantId);
@@ -211,9 +247,45 @@ export class FeedHub {
       const behind = [...set].filter((w) => w.cursor < revision && !w.res.writableEnded);
       if (behind.length > 0) await this.feed(tenantId, behind);
     }
+    if (this.follower) await this.keepUp(this.follower, followed, revisions, startedAt);
     if (nowMs - this.lastHeartbeat >= HEARTBEAT_MS) {
       this.lastHeartbeat = nowMs;
       for (const set of this.watchers.values()) for (const w of set) this.send(w, ': heartbeat\n\n');
+    }
+  }
+
+  /** Tells the follower which keys of its tenants changed since the revision it has, and that it is caught up. */
+  private async keepUp(
+    follower: FeedFollower,
+    followed: Map<number, number>,
+    revisions: Map<number, number>,
+    startedAt: number,
+  ): Promise<void> {
+    const moved = new Map([...followed].filter(([tenantId, from]) => (revisions.get(tenantId) ?? from) > from));
+    const floors = await this.changes.floors([...moved.keys()]);
+    // Retention dropped some of the changes it has not seen: nothing to read, it forgets the tenant's.
+    for (const [tenantId, from] of moved) if ((floors.get(tenantId) ?? 0) > from) moved.delete(tenantId);
+    // One statement for every tenant that moved; that many changes in one poll is reason enough to forget them all.
+    const rows = moved.size > 0 ? await this.changes.keysAfter(moved, POLL_ROWS) : [];
+    const changed = new Map<number, { keys: string[]; last: number }>();
+    for (const row of rows ?? []) {
+      const entry = changed.get(row.tenantId) ?? { keys: [], last: 0 };
+      entry.keys.push(row.key);
+      entry.last = Math.max(entry.last, row.revision);
+      changed.set(row.tenantId, entry);
+    }
+    for (const [tenantId, from] of followed) {
+      const revision = revisions.get(tenantId);
+      if (revision === undefined) {
+        follower.gone(tenantId);
+      } else if (revision <= from) {
+        follower.caughtUp(tenantId, from, from, [], startedAt);
+      } else if (!moved.has(tenantId) || rows === undefined) {
+        follower.caughtUp(tenantId, from, revision, undefined, startedAt);
+      } else {
+        const mine = changed.get(tenantId);
+        follower.caughtUp(tenantId, from, Math.max(revision, mine?.last ?? 0), mine?.keys ?? [], startedAt);
+      }
     }
   }
 

@@ -1,6 +1,6 @@
 export { ChangesRepository, type Change, type ChangeType } from './changes.repository';
 export { WatchersRepository } from './watchers.repository';
-export { FeedHub } from './feed-hub';
+export { FeedHub, type FeedFollower } from './feed-hub';
 export { ChangesService } from './changes.service';
 export { RetentionService } from './retention.service';
 export { ChangesController } from './changes.controller';

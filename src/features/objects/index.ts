@@ -11,7 +11,9 @@ export {
   type WriteStrategy,
 } from './write-strategies';
 export { WriteQueue } from './write-queue';
-export { ObjectService } from './objects.service';
+export { ALONE_IN_FLIGHT, PointReads } from './point-reads';
+export { ReadCache } from './read-cache';
+export { ObjectService, type ObjectRequest } from './objects.service';
 export { KeySpaceService } from './key-space.service';
 export { HistoryService } from './history.service';
 export { ObjectController } from './objects.controller';

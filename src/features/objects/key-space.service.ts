@@ -3,12 +3,13 @@ import { momentOf, type Clock } from '../../platform/clock';
 import type { CursorCodec } from '../../platform/cursor';
 import { AppError } from '../../platform/errors';
 import { prefixRange } from '../../platform/db/prefix-range';
-import type { KeyRange, ListedObject, ObjectsRepository } from './objects.repository';
+import type { KeyRange, ListedObject, ObjectsRepository, StoredObject } from './objects.repository';
 import type { WritePipeline } from './write-pipeline';
 import type { WriteQueue } from './write-queue';
 import { isExpired, type WriteOutcome } from './write-model';
 import { checkKey, expiresIn } from './object-rules';
-import { distinct, objectView, type ObjectView } from './objects.service';
+import { distinct, objectView, type Consistency, type ObjectView } from './objects.service';
+import type { ReadCache } from './read-cache';
 
 export interface ListQuery {
   prefix?: string;
@@ -43,6 +44,8 @@ export class KeySpaceService {
     private readonly writes: WriteQueue,
     private readonly cursors: CursorCodec,
     private readonly clock: Clock,
+    /** Undefined with READ_CACHE_MB=0: eventual reads are strong ones. */
+    private readonly cache: ReadCache | undefined,
   ) {}
 
   /**
@@ -81,11 +84,24 @@ export class KeySpaceService {
     };
   }
 
-  /** The live objects of these keys, in the order asked, and the keys that have none. */
-  async getMany(tenantId: number, keys: string[]): Promise<{ found: ObjectView[]; missing: string[] }> {
+  /**
+   * The live objects of these keys, in the order asked, and the keys that have none. Eventual: from this
+   * process's cache where it may, `ageMs` the age of the oldest answer it gave (undefined: all from the database).
+   */
+  async getMany(
+    tenantId: number,
+    keys: string[],
+    consistency: Consistency,
+  ): Promise<{ found: ObjectView[]; missing: string[]; ageMs: number | undefined }> {
     this.checkKeys(keys);
     const now = this.clock.nowSeconds();
-    const stored = new Map((await this.objects.getMany(tenantId, keys)).map((o) => [o.key, o]));
+    let stored: Map<string, StoredObject>;
+    let ageMs: number | undefined;
+    if (consistency === 'eventual' && this.cache) {
+      ({ objects: stored, ageMs } = await this.cache.getMany(tenantId, keys, now));
+    } else {
+      stored = new Map((await this.objects.getMany(tenantId, keys)).map((o) => [o.key, o]));
+    }
     const found: ObjectView[] = [];
     const missing: string[] = [];
     for (const key of keys) {
@@ -93,7 +109,7 @@ export class KeySpaceService {
       if (object && !isExpired(object.expiresAt, now)) found.push(objectView(object, now));
       else missing.push(key);
     }
-    return { found, missing };
+    return { found, missing, ageMs };
   }
 
   /** Deletes these keys in one transaction and one revision; refunds exactly what they held. */

@@ -1,8 +1,8 @@
 import type { Request, Response } from 'express';
-import { AppError, quotaExceeded, tenantGone } from '../../platform/errors';
+import { AppError, objectNotFound, quotaExceeded, tenantGone } from '../../platform/errors';
 import { tenantOf } from '../../platform/http/tenant-of';
 import { rfc3339 } from '../../platform/clock';
-import type { ObjectRequest, ObjectService, ObjectView } from './objects.service';
+import type { Consistency, ObjectRequest, ObjectService, ObjectView } from './objects.service';
 import type { KeySpaceService, ListQuery } from './key-space.service';
 import type { WriteOutcome } from './write-model';
 import type { HistoryService } from './history.service';
@@ -24,20 +24,30 @@ export class ObjectController {
 
   /**
    * GET and HEAD: HEAD answers the same status and headers (ETag, Content-Length), without the body. `?version=`
-   * reads that version, live or kept.
+   * reads that version, live or kept. `?consistency=eventual` lets this process's cache answer (a version read
+   * is strong: a version never changes).
    */
   get = async (req: Request, res: Response): Promise<void> => {
-    const version = (res.locals.query as { version?: number } | undefined)?.version;
-    const view =
-      version === undefined
-        ? await this.objects.get(tenantOf(req), keyOf(req))
-        : await this.history.version(tenantOf(req), keyOf(req), version);
+    const query = res.locals.query as { version?: number; consistency?: Consistency } | undefined;
+    let view: ObjectView;
+    if (query?.version !== undefined) {
+      res.setHeader(CONSISTENCY, 'strong');
+      view = await this.history.version(tenantOf(req), keyOf(req), query.version);
+    } else if (query?.consistency === 'eventual') {
+      const read = await this.objects.getEventual(tenantOf(req), keyOf(req));
+      setConsistency(res, read.ageMs);
+      if (!read.view) throw objectNotFound();
+      view = read.view;
+    } else {
+      res.setHeader(CONSISTENCY, 'strong');
+      view = await this.objects.get(tenantOf(req), keyOf(req));
+    }
     setEtag(res, view.version);
     if (notModified(req, view.version)) {
       res.status(304).end();
       return;
     }
-    res.status(200).type('application/json').send(objectJson(view));
+    sendJson(res, objectJson(view));
   };
 
   delete = async (req: Request, res: Response): Promise<void> => {
@@ -75,7 +85,13 @@ export class ObjectController {
   };
 
   getMany = async (req: Request, res: Response): Promise<void> => {
-    const { found, missing } = await this.keySpace.getMany(tenantOf(req), (req.body as { keys: string[] }).keys);
+    const consistency = (res.locals.query as { consistency?: Consistency } | undefined)?.consistency ?? 'strong';
+    const { found, missing, ageMs } = await this.keySpace.getMany(
+      tenantOf(req),
+      (req.body as { keys: string[] }).keys,
+      consistency,
+    );
+    setConsistency(res, ageMs);
     res
       .status(200)
       .type('application/json')
@@ -118,6 +134,31 @@ export class ObjectController {
       .status(200)
       .json({ deleted: await this.keySpace.deletePrefix(tenantOf(req), query.all ? undefined : query.prefix) });
   };
+}
+
+const CONSISTENCY = 'X-Consistency';
+
+/**
+ * 200 with a body that is already compact JSON, straight to Node: what res.type().send() would send, without
+ * parsing the content type twice and checking freshness again (the hottest answer; 304 is decided before). A
+ * HEAD gets the same headers and no body: Node drops a HEAD response's body itself.
+ */
+function sendJson(res: Response, json: string): void {
+  res.statusCode = 200;
+  res.setHeader('Content-Type', 'application/json; charset=utf-8');
+  res.setHeader('Content-Length', Buffer.byteLength(json));
+  res.end(json);
+}
+
+/** Which path answered a read: the database now (strong), or this process's cache, `ageMs` old (eventual). */
+function setConsistency(res: Response, ageMs: number | undefined): void {
+  if (ageMs === undefined) {
+    res.setHeader(CONSISTENCY, 'strong');
+    return;
+  }
+  res.setHeader(CONSISTENCY, 'eventual');
+  // RFC 9111 §5.1: whole seconds.
+  res.setHeader('Age', String(Math.floor(ageMs / 1000)));
 }
 
 /**

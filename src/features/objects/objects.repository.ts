@@ -62,6 +62,22 @@ const lockKeysSql = (n: number, forUpdate: string, whole = false): string =>
 const getManySql = (n: number): string =>
   `SELECT ${COLUMNS} FROM objects WHERE tenant_id = ? AND k IN (${placeholders(n)})`;
 
+/** The objects of some keys of each of several tenants: `(tenant_id = ? AND k IN (…)) OR …`. */
+const getPointsSql = (sizes: number[]): string =>
+  `SELECT tenant_id, ${COLUMNS} FROM objects WHERE ` +
+  (sizes.length === 1
+    ? `tenant_id = ? AND k IN (${placeholders(sizes[0])})`
+    : sizes.map((n) => `(tenant_id = ? AND k IN (${placeholders(n)}))`).join(' OR '));
+
+/**
+ * The tenant's revision and the objects of `n` keys, read in one statement and so from one snapshot: the objects
+ * as they were at that revision (one row with null columns when none of the keys has an object).
+ */
+const revisionAndObjectsSql = (n: number): string =>
+  'SELECT t.revision, o.k, o.value, o.metadata, o.size, o.expires_at, o.version, o.written_at ' +
+  `FROM tenants t LEFT JOIN objects o ON o.tenant_id = t.id AND o.k IN (${placeholders(n)}) ` +
+  'WHERE t.id = ? AND t.deleted = 0';
+
 /** A page of live objects of a key range: bindings tenant, the range (and `after`), now, limit. */
 const listSql = (where: string, withValues: boolean): string =>
   `SELECT ${withValues ? COLUMNS : 'k, metadata, size, expires_at, version, written_at'} FROM objects ` +
@@ -107,6 +123,49 @@ export class ObjectsRepository {
       for (const row of rows) found.push(this.stored(row));
     }
     return found;
+  }
+
+  /**
+   * The stored objects (expired ones included) of several tenants' keys in one statement, by tenant and key.
+   * The caller keeps the bindings well under the dialect's limit.
+   */
+  async getPoints(keys: Map<number, Set<string>>): Promise<Map<number, Map<string, StoredObject>>> {
+    const bindings: unknown[] = [];
+    const sizes: number[] = [];
+    for (const [tenantId, set] of keys) {
+      bindings.push(tenantId, ...set);
+      sizes.push(set.size);
+    }
+    const found = new Map<number, Map<string, StoredObject>>();
+    for (const row of await this.sql.select(getPointsSql(sizes), bindings)) {
+      const tenantId = Number(row.tenant_id);
+      let objects = found.get(tenantId);
+      if (!objects) found.set(tenantId, (objects = new Map()));
+      const object = this.stored(row);
+      objects.set(object.key, object);
+    }
+    return found;
+  }
+
+  /**
+   * The tenant's revision with the stored objects (expired ones included) of these keys as of that revision, a
+   * slice of keys per statement (each slice its own snapshot); an empty list when the tenant is gone.
+   */
+  async getAtRevision(
+    tenantId: number,
+    keys: string[],
+  ): Promise<{ revision: number; keys: string[]; objects: StoredObject[] }[]> {
+    const snapshots: { revision: number; keys: string[]; objects: StoredObject[] }[] = [];
+    for (const slice of this.slices(keys)) {
+      const rows = await this.sql.select(revisionAndObjectsSql(slice.length), [...slice, tenantId]);
+      if (rows.length === 0) return [];
+      snapshots.push({
+        revision: Number(rows[0].revision),
+        keys: slice,
+        objects: rows.filter((row) => row.k !== null && row.k !== undefined).map((row) => this.stored(row)),
+      });
+    }
+    return snapshots;
   }
 
   /** Up to `limit` live objects of a key range after `after`, in byte order of their keys. */

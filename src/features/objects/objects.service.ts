@@ -1,8 +1,10 @@
 import type { Config } from '../../platform/config';
 import { AppError, objectNotFound } from '../../platform/errors';
 import { momentOf, type Clock } from '../../platform/clock';
-import type { ObjectsRepository, StoredObject } from './objects.repository';
+import type { StoredObject } from './objects.repository';
 import type { WriteQueue } from './write-queue';
+import type { PointReads } from './point-reads';
+import type { ReadCache } from './read-cache';
 import { isExpired, type ObjectWrite, type Precondition, type WriteOutcome } from './write-model';
 import { checkKey, expiresIn, expiryOf, serializeMetadata, serializeValue, type ValueLimits } from './object-rules';
 
@@ -29,6 +31,15 @@ export interface ObjectView {
   size: number;
 }
 
+/** What a read may promise: every write acknowledged before it (strong), or before at most CACHE_MAX_STALENESS_MS. */
+export type Consistency = 'strong' | 'eventual';
+
+/** An eventual read's answer (undefined: no live object), and its age when the cache gave it (undefined: the database did). */
+export interface EventualView {
+  view: ObjectView | undefined;
+  ageMs: number | undefined;
+}
+
 export function objectView(stored: StoredObject, now: number): ObjectView {
   return {
     key: stored.key,
@@ -49,7 +60,9 @@ export class ObjectService {
 
   constructor(
     private readonly config: Config,
-    private readonly objects: ObjectsRepository,
+    private readonly reads: PointReads,
+    /** Undefined with READ_CACHE_MB=0: eventual reads are strong ones. */
+    private readonly cache: ReadCache | undefined,
     private readonly writes: WriteQueue,
     private readonly clock: Clock,
   ) {
@@ -61,9 +74,19 @@ export class ObjectService {
   async get(tenantId: number, key: string): Promise<ObjectView> {
     checkKey(key);
     const now = this.clock.nowSeconds();
-    const stored = await this.objects.get(tenantId, key);
+    const stored = await this.reads.get(tenantId, key);
     if (!stored || isExpired(stored.expiresAt, now)) throw objectNotFound();
     return objectView(stored, now);
+  }
+
+  /** A read that this process's cache may answer (`consistency=eventual`). */
+  async getEventual(tenantId: number, key: string): Promise<EventualView> {
+    checkKey(key);
+    const now = this.clock.nowSeconds();
+    const { object, ageMs } = this.cache
+      ? await this.cache.get(tenantId, key, now)
+      : { object: await this.reads.get(tenantId, key), ageMs: undefined };
+    return { view: object && !isExpired(object.expiresAt, now) ? objectView(object, now) : undefined, ageMs };
   }
 
   put(tenantId: number, request: ObjectRequest, precondition: Precondition | undefined): Promise<WriteOutcome> {
@@ -97,6 +120,11 @@ export class ObjectService {
       );
     }
     return this.writes.run(tenantId, { kind: 'put', writes }, at);
+  }
+
+  /** One item of a batch as a write, checked as putBatch checks each (an import's lines are batch items). */
+  batchItemWrite(request: ObjectRequest, now: number): ObjectWrite {
+    return this.toWrite(request, this.batchItem, now);
   }
 
   delete(tenantId: number, key: string, precondition: Precondition | undefined): Promise<WriteOutcome> {

@@ -1,4 +1,5 @@
 import type { UnitOfWork } from '../../platform/db/unit-of-work';
+import { countQuotaRefusal } from '../../platform/metrics';
 import type { Moment } from '../../platform/clock';
 import type { LedgerRepository, LockedTenant } from '../quota';
 import type { ChangesRepository } from '../changes';
@@ -14,6 +15,9 @@ export interface WriteRepositories {
   history: HistoryRepository;
   changes: ChangesRepository;
 }
+
+/** Hears of each commit that changed objects: the tenant, and the keys its commands named. */
+export type Committed = (tenantId: number, keys: readonly string[]) => void;
 
 /** How many expired rows one reclaim step removes, so that no statement holds locks on many rows. */
 export const RECLAIM_CHUNK = 1000;
@@ -31,6 +35,8 @@ export interface RangeChunk {
   removed: number;
   /** Live objects among them. */
   deleted: number;
+  /** The bytes of the removed rows' values and metadata. */
+  bytes: number;
   /** The last key removed, where the next chunk starts. */
   lastKey: string | undefined;
 }
@@ -47,20 +53,21 @@ export interface RangeChunk {
  *      by exactly what was written and removed, and the revision by as many as were taken.
  * Put, batch, delete, batch and range deletes, the purge, the reclaim and tenant deletion all go through it. A
  * transaction that changes nothing writes nothing, the tenant's row included. Once one commits, `committed`
- * hears of it (the change feed polls at once).
+ * hears of it and of the keys it touched (the change feed polls at once, the read cache forgets them), before
+ * anyone is answered.
  */
 export class WritePipeline {
   constructor(
     private readonly uow: UnitOfWork<WriteRepositories>,
-    private readonly committed: (tenantId: number) => void = () => undefined,
+    private readonly committed: Committed = () => undefined,
   ) {}
 
   /** Runs commands of one tenant in one transaction, decided in order, each with its own outcome. */
   async run(tenantId: number, commands: WriteCommand[], at: Moment): Promise<WriteOutcome[]> {
+    const keys = keysOf(commands);
     const outcomes = await this.uow.run(async (repos) => {
       const tenant = await repos.ledger.lock(tenantId, 'live');
       if (!tenant) return commands.map(() => NO_TENANT);
-      const keys = keysOf(commands);
       const unit = await openUnit(repos, tenantId, tenant, keys, at);
       let reclaimed = false;
       const decided: WriteOutcome[] = [];
@@ -78,7 +85,9 @@ export class WritePipeline {
       await write(repos, tenantId, unit, at);
       return decided;
     });
-    if (outcomes.some((o) => o.status === 'written')) this.committed(tenantId);
+    if (outcomes.some((o) => o.status === 'written')) this.committed(tenantId, keys);
+    // Counted here, after the commit: both write strategies end here when a write does not fit.
+    for (const outcome of outcomes) if (outcome.status === 'quota_exceeded') countQuotaRefusal(tenantId);
     return outcomes;
   }
 
@@ -101,15 +110,14 @@ export class WritePipeline {
 
   /**
    * Purges one chunk of expired objects of the tenant whose turn it is, refunding them in the same transaction.
-   * Returns how many objects it removed: 0 when nothing has expired.
+   * Says how many objects it removed (0 when nothing has expired) and their bytes.
    */
-  async purgeExpiredChunk(at: Moment, chunkRows: number): Promise<number> {
+  async purgeExpiredChunk(at: Moment, chunkRows: number): Promise<{ removed: number; bytes: number }> {
     const tenantId = await this.uow.run(({ objects }) => objects.nextExpiredTenant(at.seconds));
-    if (tenantId === undefined) return 0;
-    const chunk = await this.removeChunk(tenantId, at, 'expire', 'any', (objects) =>
+    if (tenantId === undefined) return { removed: 0, bytes: 0 };
+    return this.removeChunk(tenantId, at, 'expire', 'any', (objects) =>
       objects.lockExpired(tenantId, at.seconds, chunkRows),
     );
-    return chunk.removed;
   }
 
   /** Removes up to `chunkRows` of a tenant's objects, whatever their expiry, refunding them: tenant deletion. */
@@ -153,11 +161,12 @@ export class WritePipeline {
     which: 'live' | 'any',
     pick: (objects: ObjectsRepository, whole: boolean) => Promise<LockedRow[]>,
   ): Promise<RangeChunk> {
+    let keys: string[] = [];
     const chunk = await this.uow.run(async (repos) => {
       const tenant = await repos.ledger.lock(tenantId, which);
-      if (!tenant) return { removed: 0, deleted: 0, lastKey: undefined };
+      if (!tenant) return { removed: 0, deleted: 0, bytes: 0, lastKey: undefined };
       const rows = await pick(repos.objects, kind === 'delete' && tenant.historyDepth > 0);
-      const keys = rows.map((r) => r.key);
+      keys = rows.map((r) => r.key);
       const history = kind === 'delete' && keepsHistory(tenant) ? await repos.history.lockKeys(tenantId, keys) : [];
       const unit = new WriteUnit(tenant, new Map(rows.map((r) => [r.key, r])), history, at.seconds, at.ms);
       const outcome = unit.decide({ kind, keys });
@@ -165,10 +174,11 @@ export class WritePipeline {
       return {
         removed: rows.length,
         deleted: outcome.status === 'written' ? outcome.deleted : 0,
+        bytes: rows.reduce((sum, r) => sum + r.size, 0),
         lastKey: rows.at(-1)?.key,
       };
     });
-    if (chunk.removed > 0 && kind !== 'erase') this.committed(tenantId);
+    if (chunk.removed > 0 && kind !== 'erase') this.committed(tenantId, keys);
     return chunk;
   }
 }

@@ -4,7 +4,7 @@ import { retried } from '../../platform/db/retry';
 import type { Row } from '../../platform/db/sql';
 import type { Moment } from '../../platform/clock';
 import type { ObjectWrite, Precondition, WriteOutcome } from './write-model';
-import type { WritePipeline } from './write-pipeline';
+import type { Committed, WritePipeline } from './write-pipeline';
 
 /**
  * How a single-object put or delete reaches the database. Both strategies answer alike; the contract suite
@@ -59,11 +59,7 @@ export function transactionStrategy(pipeline: WritePipeline): WriteStrategy {
  * which reclaims the tenant's expired objects (and evicts kept versions) and decides again, and so does a write
  * that would keep or trim kept versions (the procedure says so: `history`).
  */
-export function procedureStrategy(
-  db: Db,
-  pipeline: WritePipeline,
-  committed: (tenantId: number) => void,
-): WriteStrategy {
+export function procedureStrategy(db: Db, pipeline: WritePipeline, committed: Committed): WriteStrategy {
   return {
     name: 'procedure',
     async putOne(tenantId, write, at) {
@@ -78,7 +74,7 @@ export function procedureStrategy(
       if (Number(result.history)) return pipeline.put(tenantId, [write], at);
       if (!Number(result.cond)) return failedOn(write.key, result);
       if (!Number(result.ok)) return pipeline.put(tenantId, [write], at);
-      committed(tenantId);
+      committed(tenantId, [write.key]);
       return { status: 'written', version: Number(result.version), deleted: 0 };
     },
     async deleteOne(tenantId, key, at, precondition) {
@@ -90,7 +86,7 @@ export function procedureStrategy(
       if (Number(result.history)) return pipeline.delete(tenantId, [key], at, precondition);
       if (!Number(result.cond)) return failedOn(key, result);
       if (result.version === null) return { status: 'unchanged', deleted: 0 };
-      committed(tenantId);
+      committed(tenantId, [key]);
       return { status: 'written', version: Number(result.version), deleted: Number(result.deleted) };
     },
   };
@@ -103,7 +99,7 @@ export function procedureStrategy(
 export async function chooseWriteStrategy(
   db: Db,
   pipeline: WritePipeline,
-  committed: (tenantId: number) => void,
+  committed: Committed,
   logger: Logger,
 ): Promise<WriteStrategy> {
   if (!db.dialect.hasProcedures) return transactionStrategy(pipeline);

@@ -4,6 +4,7 @@ import type { Config } from '../../platform/config';
 import type { Db } from '../../platform/db/database';
 import type { Logger } from '../../platform/logger';
 import { momentOf, type Clock } from '../../platform/clock';
+import { metrics } from '../../platform/metrics';
 import type { WritePipeline } from '../objects';
 import type { PurgeRepository } from './purge.repository';
 
@@ -92,8 +93,11 @@ export class PurgeService {
       this.mode === 'lease'
         ? await this.underLease()
         : await this.db.dialect.withNamedLock(this.db.pool, 'tenantkv_purge', () => this.purgeChunks(async () => true));
+    if (removed === undefined) return 0;
+    // What the MySQL EVENT purges (mode 'event') is the database's doing: no service counts it.
+    metrics.purgeRuns.inc();
     if (removed) this.logger.info({ removed, purge: this.mode }, 'purged expired objects');
-    return removed ?? 0;
+    return removed;
   }
 
   async stop(): Promise<void> {
@@ -111,9 +115,11 @@ export class PurgeService {
     let total = 0;
     for (let chunk = 0; chunk < MAX_CHUNKS_PER_RUN; chunk++) {
       if (chunk > 0 && !(await mayGoOn())) break;
-      const n = await this.pipeline.purgeExpiredChunk(momentOf(this.clock), this.config.purgeChunkRows);
-      total += n;
-      if (n === 0) break;
+      const purged = await this.pipeline.purgeExpiredChunk(momentOf(this.clock), this.config.purgeChunkRows);
+      metrics.purgeRows.inc(purged.removed);
+      metrics.purgeBytes.inc(purged.bytes);
+      total += purged.removed;
+      if (purged.removed === 0) break;
     }
     return total;
   }

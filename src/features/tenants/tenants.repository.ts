@@ -70,7 +70,15 @@ const RECORD_COLUMNS = [
   'read_only',
   'created_at',
 ];
-const ACCESS_COLUMNS = ['id', 'suspended', 'deleted', 'token_version', 'rate_limit_rps', 'rate_limit_burst', 'read_only'];
+const ACCESS_COLUMNS = [
+  'id',
+  'suspended',
+  'deleted',
+  'token_version',
+  'rate_limit_rps',
+  'rate_limit_burst',
+  'read_only',
+];
 
 /** The columns of an operator's limits that `limits` sets. */
 function limitColumns(limits: OperatingLimits): Record<string, unknown> {
@@ -81,7 +89,8 @@ function limitColumns(limits: OperatingLimits): Record<string, unknown> {
   return set;
 }
 
-const nullableNumber = (value: unknown): number | null => (value === null || value === undefined ? null : Number(value));
+const nullableNumber = (value: unknown): number | null =>
+  value === null || value === undefined ? null : Number(value);
 
 /** SQL on the tenants table outside the ledger columns (features/quota owns those). */
 export class TenantRepository {
@@ -132,6 +141,18 @@ export class TenantRepository {
         .where({ id, deleted: false }),
     );
     return row ? this.toRecord(row) : undefined;
+  }
+
+  /**
+   * The tenant's row, deleted or not, locked for the caller's transaction: what an audited change reads first, so
+   * that the `before` it records is what it replaced.
+   */
+  async findForUpdate(id: number): Promise<(TenantRecord & { deleted: boolean }) | undefined> {
+    const [row] = await this.sql.select(
+      `SELECT ${[...RECORD_COLUMNS, 'deleted'].join(', ')} FROM tenants WHERE id = ?${this.sql.dialect.forUpdate}`,
+      [id],
+    );
+    return row ? { ...this.toRecord(row), deleted: Boolean(row.deleted) } : undefined;
   }
 
   /** A page in id order, after `afterId`, optionally only names starting with `prefix`. */

@@ -23,7 +23,25 @@ export interface Db {
   transaction<T>(work: (sql: Sql) => Promise<T>): Promise<T>;
   /** What the server is (a Galera cluster? its largest statement?), asked once. */
   server(): Promise<ServerFacts>;
+  /** The pool's connections now (all 0 once closed). */
+  poolStats(): PoolStats;
   close(): Promise<void>;
+}
+
+export interface PoolStats {
+  /** Lent out to a statement or a transaction. */
+  used: number;
+  /** Open and idle. */
+  free: number;
+  /** Requests waiting for a connection. */
+  pending: number;
+}
+
+/** The counts of knex's pool (tarn), which is knex's own and undefined once destroyed. */
+interface TarnCounts {
+  numUsed(): number;
+  numFree(): number;
+  numPendingAcquires(): number;
 }
 
 export function createDb(config: Config): Db {
@@ -70,6 +88,12 @@ export function createDb(config: Config): Db {
     sql: poolSql(dialect, pool),
     transaction: (work) => retried(dialect, () => once(work)),
     server,
+    poolStats() {
+      const tarn = instance.client.pool as TarnCounts | undefined;
+      return tarn
+        ? { used: tarn.numUsed(), free: tarn.numFree(), pending: tarn.numPendingAcquires() }
+        : { used: 0, free: 0, pending: 0 };
+    },
     close: () => instance.destroy(),
   };
 }

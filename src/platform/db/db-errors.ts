@@ -9,6 +9,7 @@ import { StatementTooLargeError, type Dialect } from './dialect';
 export function databaseAnswer(dialect: Dialect, err: unknown): AppError | undefined {
   switch (dialect.classify(err)) {
     case 'unavailable':
+    case 'tls':
       return databaseUnavailable();
     case 'busy':
       return busy();

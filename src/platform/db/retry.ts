@@ -1,4 +1,5 @@
 import { busy } from '../errors';
+import { metrics } from '../metrics';
 import type { Dialect } from './dialect';
 
 /**
@@ -25,9 +26,6 @@ export interface RetryPolicy {
 
 export const RETRY_POLICY: RetryPolicy = { budgetMs: 2000, baseMs: 2, capMs: 50 };
 
-/** Counts of this process's attempts, for measurements (bench, docs/SCALE-OUT.md). */
-export const retryStats = { retried: 0, exhausted: 0 };
-
 /**
  * Runs `attempt` again when it fails with an error the dialect calls retryable (a deadlock, a certification
  * conflict): the database has rolled the whole transaction back, so starting over is safe. Once the budget is
@@ -47,12 +45,12 @@ export async function retried<T>(
       if (dialect.classify(err) !== 'retryable') throw err;
       const pause = Math.random() * Math.min(policy.capMs, policy.baseMs * 2 ** n);
       if (paused + pause > policy.budgetMs) {
-        retryStats.exhausted++;
         const answer = busy('the database is busy with conflicting writes; retry shortly');
         answer.cause = Object.assign(err as object, { attempts: n + 1 });
         throw answer;
       }
-      retryStats.retried++;
+      // A deadlock is the only error a dialect calls retryable; on Galera a conflict at commit reports as one.
+      metrics.retries.inc({ cause: 'deadlock' });
       paused += pause;
       await new Promise((resolve) => setTimeout(resolve, pause));
     }

@@ -1,6 +1,7 @@
-import type { Config } from '../config';
+import { ConfigError, isEmbedded, type Config } from '../config';
 import type { Logger } from '../logger';
 import type { Db } from './database';
+import { dialectFor } from './dialect';
 
 /** Bytes a batch row takes in a statement besides its value: the key, the numbers, each parameter's header. */
 const ROW_OVERHEAD_BYTES = 256;
@@ -11,12 +12,45 @@ export function fullBatchStatementBytes(config: Pick<Config, 'maxBatchBytes' | '
 }
 
 /**
- * Says at start what the server is and what of it matters: a Galera cluster (and what the service does about
- * it), and a max_allowed_packet too small for a full batch, with the setting to change. A batch that does not
- * fit is answered 413 naming the limit (db-errors.ts), never sent to be cut off.
+ * What a start that failed on the database's TLS (a certificate not trusted or not for this host, no TLS offered)
+ * becomes: a ConfigError that names the settings, since every retry would fail the same way, so that the start
+ * stops with that one line and no worker is started again for it. Undefined for any other failure.
+ */
+export function refusedTls(config: Config, err: unknown): ConfigError | undefined {
+  if (dialectFor(config).classify(err) !== 'tls') return undefined;
+  return new ConfigError(tlsRefusal(config, (err as Error).message), { cause: err });
+}
+
+function tlsRefusal({ dbTls }: Config, reason: string): string {
+  const settings = [
+    `ssl-mode=${dbTls.mode}`,
+    ...[dbTls.ca, dbTls.client?.cert].flatMap((file) => (file ? [`${file.setting}=${file.path}`] : [])),
+  ].join(', ');
+  const signed = "the server's certificate signed by DB_SSL_CA (or, without it, by a public CA)";
+  const needed =
+    dbTls.mode === 'VERIFY_IDENTITY'
+      ? `certificate verification needs ${signed} and issued for the host name of DATABASE_URL`
+      : dbTls.mode === 'VERIFY_CA'
+        ? `certificate verification needs ${signed}`
+        : 'the server must offer TLS';
+  return `TLS to the database failed (${settings}): ${reason}; ${needed}`;
+}
+
+/**
+ * Says at start whether the connection is encrypted, what the server is and what of it matters: a Galera
+ * cluster (and what the service does about it), and a max_allowed_packet too small for a full batch, with the
+ * setting to change. A batch that does not fit is answered 413 naming the limit (db-errors.ts), never sent to be
+ * cut off.
  */
 export async function checkServer(config: Config, db: Db, logger: Logger): Promise<void> {
   const server = await db.server();
+  if (!isEmbedded(config)) {
+    const sslMode = config.dbTls.mode;
+    if (server.tls !== undefined) logger.info({ tls: server.tls, sslMode }, `database connection: TLS (${server.tls})`);
+    else if (sslMode === 'PREFERRED') {
+      logger.warn({ sslMode }, 'database connection: unencrypted (ssl-mode=PREFERRED and the server offers no TLS)');
+    } else logger.info({ sslMode }, 'database connection: unencrypted (DATABASE_URL ?ssl-mode=… encrypts it)');
+  }
   if (server.galera) {
     logger.info(
       { cluster: 'galera' },

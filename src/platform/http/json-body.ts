@@ -25,13 +25,20 @@ export function jsonBody(limitBytes: number, maxValueDepth: number): RequestHand
       (req as RequestWithRawBody).rawBody = buf;
     },
   });
-  const keepNumbersExact: RequestHandler = (req, _res, next) => {
+  const keepExact: RequestHandler = (req, _res, next) => {
     const raw = (req as RequestWithRawBody).rawBody;
     // The body wraps each value in at most two levels: the batch's array and the item's object.
-    if (raw && numbersIn(req.body).unsafe && !nestingExceeds(req.body, maxValueDepth + 2)) {
-      req.body = parseLossless(raw.toString('utf8'), undefined, exactNumber);
-    }
+    if (raw) req.body = keepNumbersExact(req.body, () => raw.toString('utf8'), maxValueDepth + 2);
     next();
   };
-  return [parse, keepNumbersExact];
+  return [parse, keepExact];
+}
+
+/**
+ * `parsed` (JSON.parse's result), or its text parsed again when JSON.parse has rounded a number in it: for JSON
+ * read outside express.json too (an import's lines). `maxDepth`: the deepest a valid document nests.
+ */
+export function keepNumbersExact(parsed: unknown, text: () => string, maxDepth: number): unknown {
+  if (!numbersIn(parsed).unsafe || nestingExceeds(parsed, maxDepth)) return parsed;
+  return parseLossless(text(), undefined, exactNumber);
 }

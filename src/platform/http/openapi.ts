@@ -53,16 +53,20 @@ export interface OperationValidators {
   query?: ValidateFunction;
 }
 
+/** An ajv that knows the document as `openapi#`. */
+function ajvOf(document: OpenApiDocument, coerceTypes = false): Ajv {
+  // OpenAPI keywords that are not JSON Schema (example, nullable…) are annotations here, not errors.
+  const ajv = new Ajv({ strict: false, allErrors: false, coerceTypes });
+  addFormats(ajv);
+  ajv.addSchema(document as object, 'openapi');
+  return ajv;
+}
+
 /** Compiles, once at start, the body and path-parameter schemas of every operation in the document. */
 export function compileValidators(document: OpenApiDocument): Map<string, OperationValidators> {
-  // OpenAPI keywords that are not JSON Schema (example, nullable…) are annotations here, not errors.
-  const ajv = new Ajv({ strict: false, allErrors: false });
+  const ajv = ajvOf(document);
   // Path and query parameters arrive as strings: this instance turns "42" into 42 where the schema says integer.
-  const coercing = new Ajv({ strict: false, allErrors: false, coerceTypes: true });
-  for (const instance of [ajv, coercing]) {
-    addFormats(instance);
-    instance.addSchema(document as object, 'openapi');
-  }
+  const coercing = ajvOf(document, true);
   const validators = new Map<string, OperationValidators>();
   for (const [route, item] of Object.entries(document.paths)) {
     const shared = (item.parameters ?? []) as OpenApiOperation['parameters'];
@@ -93,6 +97,11 @@ export function compileValidators(document: OpenApiDocument): Map<string, Operat
     }
   }
   return validators;
+}
+
+/** One schema of the document's components, for what a route checks itself (each line of a streamed body). */
+export function compileSchema(document: OpenApiDocument, name: string): ValidateFunction {
+  return ajvOf(document).compile({ $ref: `openapi#/components/schemas/${name}` });
 }
 
 function resolve(document: OpenApiDocument, ref: string): OpenApiParameter {

@@ -17,7 +17,10 @@ export interface RouteSpec {
   handler: (req: Request, res: Response) => Promise<void> | void;
 }
 
-/** Every admin route lives under this prefix, which is authenticated before anything is routed. */
+/**
+ * Every route under this prefix is an admin route, and the prefix is authenticated before anything is routed.
+ * An admin route elsewhere (GET /metrics, where Prometheus looks) authenticates in its own chain.
+ */
 export const ADMIN_PREFIX = '/api/admin';
 
 /** `/api/object/:key` and `/api/object/*key` (a parameter that may span segments) are `/api/object/{key}`. */
@@ -27,8 +30,9 @@ export function toOpenApiPath(expressPath: string): string {
 
 interface MountOptions {
   validators: Map<string, OperationValidators>;
-  authenticate: (scope: Scope) => RequestHandler;
-  /** Authenticates every request under ADMIN_PREFIX, known path or not, before routing says anything. */
+  /** What every tenant route runs first: authentication, then whatever must know who is asking. */
+  authenticate: (scope: Scope) => RequestHandler[];
+  /** Authenticates every request under ADMIN_PREFIX, known path or not, before routing says anything; and admin routes elsewhere. */
   adminAuth: RequestHandler;
   maxBodyBytes: number;
   maxValueDepth: number;
@@ -46,11 +50,13 @@ export function mountRoutes(app: express.Express, routes: RouteSpec[], options: 
     const validators = options.validators.get(route.operationId);
     if (!validators)
       throw new Error(`route ${route.method} ${route.path}: no operation ${route.operationId} in swagger.yaml`);
-    if ((route.access === 'admin') !== route.path.startsWith(`${ADMIN_PREFIX}/`)) {
-      throw new Error(`route ${route.method} ${route.path}: admin routes, and only they, live under ${ADMIN_PREFIX}`);
+    const underAdminPrefix = route.path.startsWith(`${ADMIN_PREFIX}/`);
+    if (underAdminPrefix && route.access !== 'admin') {
+      throw new Error(`route ${route.method} ${route.path}: only admin routes live under ${ADMIN_PREFIX}`);
     }
     const chain: RequestHandler[] = [];
-    if (typeof route.access === 'object') chain.push(options.authenticate(route.access.scope));
+    if (typeof route.access === 'object') chain.push(...options.authenticate(route.access.scope));
+    else if (route.access === 'admin' && !underAdminPrefix) chain.push(options.adminAuth);
     const spanning = [...route.path.matchAll(/\*([A-Za-z0-9_]+)/g)].map((m) => m[1]);
     if (spanning.length > 0) chain.push(joinSegments(spanning));
     if (validators.params) chain.push(validateParams(validators.params));

@@ -1,4 +1,4 @@
-import type { components, paths } from './api';
+import type { components, paths } from '../../../packages/client/src/api';
 
 /**
  * A small client typed only by what openapi-typescript generates from swagger.yaml (api.d.ts), the way a

@@ -49,7 +49,10 @@ describe('swagger.yaml documents what the service answers', () => {
 
   it.each(operations.map((o) => [o.name, o] as const))('%s: 413 and 415 wherever a body is read', (_n, o) => {
     const statuses = Object.keys(o.responses);
-    if (o.op.requestBody) expect(statuses).toEqual(expect.arrayContaining(['400', '413', '415']));
+    // A streamed NDJSON body has no size of its own to refuse: a line too long is reported in the answer.
+    const streamed = o.op.requestBody && 'application/x-ndjson' in (deref(o.op.requestBody).content as Node);
+    if (streamed) expect(statuses).toEqual(expect.arrayContaining(['400', '415']));
+    else if (o.op.requestBody) expect(statuses).toEqual(expect.arrayContaining(['400', '413', '415']));
     else expect(statuses).not.toContain('415');
   });
 

@@ -25,6 +25,12 @@ export type DbErrorKind =
    * shutting down, a cluster node not ready). Retrying later can succeed (503 DATABASE_UNAVAILABLE).
    */
   | 'unavailable'
+  /**
+   * The connection's TLS failed: the server's certificate is not trusted or not for this host, or the server
+   * offers no TLS. Only a change of settings (DATABASE_URL's ssl-mode, DB_SSL_CA) or of the server helps: at
+   * start the service stops, naming them (server-check.ts); a request meanwhile is answered 503 DATABASE_UNAVAILABLE.
+   */
+  | 'tls'
   /** A statement larger than the server accepts (MySQL max_allowed_packet): see StatementTooLargeError. */
   | 'packet_too_large'
   /** The row breaks a unique constraint. */
@@ -40,6 +46,8 @@ export interface ServerFacts {
   galera: boolean;
   /** The largest statement the server accepts, in bytes (MySQL max_allowed_packet); undefined where unbounded. */
   maxStatementBytes: number | undefined;
+  /** The TLS protocol and cipher of the connection ("TLSv1.3, TLS_AES_256_GCM_SHA384"); undefined: not encrypted. */
+  tls: string | undefined;
 }
 
 /** A pooled connection as the driver hands it out; only the dialect looks inside. */

@@ -1,5 +1,7 @@
+import { TLSSocket } from 'node:tls';
 import knex, { type Knex } from 'knex';
-import type { Config } from '../../config';
+import { createConnection, type ConnectionOptions, type SslOptions } from 'mysql2';
+import type { Config, DbTls } from '../../config';
 import type { Connection, DbErrorKind, Dialect, EventInfo, OnConflict, Row, ServerFacts, WriteResult } from './index';
 import { StatementTooLargeError, classifyCommon } from './errors';
 
@@ -10,6 +12,8 @@ interface MysqlConnection {
   query(sql: string, bindings: readonly unknown[], callback: Callback): void;
   execute(sql: string, bindings: readonly unknown[], callback: Callback): void;
   config: { database: string };
+  /** Its socket: mysql2 replaces the TCP socket by a TLSSocket when it encrypts the connection. */
+  stream: unknown;
 }
 
 /** MySQL refuses a prepared statement with more placeholders than this. */
@@ -92,9 +96,50 @@ async function readFacts(conn: Connection): Promise<ServerFacts> {
   const facts: ServerFacts = {
     galera: variables.get('wsrep_on')?.toUpperCase() === 'ON',
     maxStatementBytes: Number.isFinite(packet) && packet > 0 ? packet : undefined,
+    tls: tlsOf(conn as MysqlConnection),
   };
   serverFacts.set(conn as object, facts);
   return facts;
+}
+
+/** Read from the socket itself: what the connection negotiated, without a statement. */
+function tlsOf(conn: MysqlConnection): string | undefined {
+  const socket = conn.stream;
+  if (!(socket instanceof TLSSocket)) return undefined;
+  return `${socket.getProtocol() ?? 'TLS'}, ${socket.getCipher().name}`;
+}
+
+/**
+ * mysql2's `ssl` for an ssl-mode, as MySQL's clients mean them: PREFERRED and REQUIRED encrypt without checking
+ * who answers; VERIFY_CA checks that DB_SSL_CA (or a public CA) signed the server's certificate; VERIFY_IDENTITY
+ * also that the certificate is for the host name of DATABASE_URL, during the handshake, before the credentials
+ * are sent.
+ */
+function sslOptions(tls: DbTls): SslOptions | undefined {
+  if (tls.mode === 'DISABLED') return undefined;
+  return {
+    ca: tls.ca?.content,
+    cert: tls.client?.cert.content,
+    key: tls.client?.key.content,
+    rejectUnauthorized: tls.mode === 'VERIFY_CA' || tls.mode === 'VERIFY_IDENTITY',
+    verifyIdentity: tls.mode === 'VERIFY_IDENTITY',
+  };
+}
+
+/**
+ * PREFERRED: TLS when the server offers it, else a plain connection. mysql2 either requires TLS or never asks for
+ * it, so one connection asks first; knex keeps the settings this resolves to for every later connection.
+ */
+function preferTls(settings: ConnectionOptions, ssl: SslOptions): Promise<ConnectionOptions> {
+  return new Promise((resolve, reject) => {
+    const probe = createConnection({ ...settings, ssl });
+    probe.connect((err) => {
+      if (!err) return probe.end(() => resolve({ ...settings, ssl }));
+      probe.destroy();
+      if (errorCode(err) === 'HANDSHAKE_NO_SSL_SUPPORT') resolve(settings);
+      else reject(err);
+    });
+  });
 }
 
 function errorCode(err: unknown): unknown {
@@ -119,6 +164,9 @@ const errorKinds: Record<string, DbErrorKind> = {
   ER_NEW_ABORTING_CONNECTION: 'unavailable',
   // Galera: "WSREP has not yet prepared node for application use" (a node joining, or cut off from the others).
   ER_UNKNOWN_COM_ERROR: 'unavailable',
+  // The server's certificate refused (not trusted, not for this host), or no TLS offered when it is required.
+  HANDSHAKE_SSL_ERROR: 'tls',
+  HANDSHAKE_NO_SSL_SUPPORT: 'tls',
   ER_NET_PACKET_TOO_LARGE: 'packet_too_large',
   ER_DUP_ENTRY: 'duplicate_key',
   ER_SP_ALREADY_EXISTS: 'already_exists',
@@ -172,18 +220,23 @@ export function parseMysqlUrl(url: string): {
 export const mysqlDialect: Dialect = {
   name: 'mysql',
   knexConfig(config) {
+    const settings: ConnectionOptions = {
+      ...parseMysqlUrl(config.databaseUrl as string),
+      charset: 'utf8mb4',
+      timezone: 'Z',
+      supportBigNumbers: true,
+      decimalNumbers: true,
+      maxPreparedStatements: PREPARED_PER_CONNECTION,
+      // A server that does not answer is unavailable: no longer than a request would wait for a connection.
+      connectTimeout: config.dbAcquireTimeoutMs,
+    };
+    const ssl = sslOptions(config.dbTls);
     return {
       client: 'mysql2',
-      connection: {
-        ...parseMysqlUrl(config.databaseUrl as string),
-        charset: 'utf8mb4',
-        timezone: 'Z',
-        supportBigNumbers: true,
-        decimalNumbers: true,
-        maxPreparedStatements: PREPARED_PER_CONNECTION,
-        // A server that does not answer is unavailable: no longer than a request would wait for a connection.
-        connectTimeout: config.dbAcquireTimeoutMs,
-      } as Knex.MySql2ConnectionConfig,
+      connection:
+        ssl && config.dbTls.mode === 'PREFERRED'
+          ? () => preferTls(settings, ssl) as Promise<Knex.MySql2ConnectionConfig>
+          : ({ ...settings, ssl } as Knex.MySql2ConnectionConfig),
       pool: {
         min: 0,
         max: config.dbPoolMax,

@@ -107,5 +107,5 @@ export const sqliteDialect: Dialect = {
   // One process owns the file (WEB_CONCURRENCY is 1): no other starter to race.
   prepareMigrations: async () => undefined,
   eventInfo: async () => ({ schedulerOn: false }),
-  inspect: async () => ({ galera: false, maxStatementBytes: undefined }),
+  inspect: async () => ({ galera: false, maxStatementBytes: undefined, tls: undefined }),
 };

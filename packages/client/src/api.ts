@@ -120,7 +120,8 @@ export interface paths {
          * Read an object
          * @description `ttl` in the answer is the stored expiry in unix seconds (0 for never) and `expires_in` the seconds left
          *     (0 for never); `version` is the revision of its last write, also sent as `ETag`. With
-         *     `If-None-Match: "<version>"` still matching, 304 and no body.
+         *     `If-None-Match: "<version>"` still matching, 304 and no body. With `consistency=eventual` the answer
+         *     may come from the serving process's cache, at most CACHE_MAX_STALENESS_MS old (`X-Consistency`, `Age`).
          */
         get: operations["getObject"];
         put?: never;
@@ -175,7 +176,8 @@ export interface paths {
         put?: never;
         /**
          * Read many objects at once
-         * @description 1–1000 distinct keys. `items` in the order asked; keys absent or expired are in `missing`.
+         * @description 1–1000 distinct keys. `items` in the order asked; keys absent or expired are in `missing`. With
+         *     `consistency=eventual` each key may be answered from the serving process's cache (`Age`: the oldest).
          */
         post: operations["getObjectBatch"];
         delete?: never;
@@ -290,6 +292,66 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/export": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Stream the tenant's live objects as NDJSON
+         * @description One `ExportLine` per live object under `prefix` (empty: all), in byte order of the keys' UTF-8 form,
+         *     streamed a page at a time: the service holds one page whatever the tenant's size, and a slow reader slows
+         *     the export down rather than filling the service's memory. A key that exists for the whole export is in it
+         *     exactly once; keys written meanwhile may or may not be. Expired objects are not exported. A failure once
+         *     the stream has started cuts the response off (an incomplete chunked body). `POST /api/import` reads the
+         *     lines back as they are.
+         */
+        get: operations["exportObjects"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/import": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Write NDJSON lines as objects, in atomic chunks
+         * @description Each line is a batch item (`ImportLine`; an export's lines as they are), checked as a batch item is;
+         *     blank lines are skipped. The body is read line by line as it arrives, so it may be of any size
+         *     (MAX_BODY_BYTES bounds one line). Lines are written in chunks of up to 1000 lines and MAX_BATCH_BYTES
+         *     (4 MiB) of values, each chunk one batch: atomic, within the quota, with new versions, kept history and
+         *     change records as any batch. A chunk also ends before a key it holds comes again, so a later line of a
+         *     key replaces an earlier one.
+         *
+         *     A bad line fails its whole chunk (nothing of it is written; `failed` names the line, its code and the
+         *     chunk's lines) and the import goes on with the next chunk. A refusal of a chunk's write stops the import
+         *     there, keeping the chunks written before: `stopped` names the chunk's first line and why
+         *     (`QUOTA_EXCEEDED`; `BUSY` or `DATABASE_UNAVAILABLE`, which retrying from that line may cure).
+         *     `mode=skip_existing` leaves keys that exist alone (counted in `skipped`), even one created while the
+         *     import runs. A line whose `ttl` has passed is skipped too: that object would already be gone.
+         *
+         *     The 200 and its headers are sent before the body is read, so that a long import is not cut short by the
+         *     request budget; a failure of the service after that cuts the response off (no report).
+         */
+        post: operations["importObjects"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/quota": {
         parameters: {
             query?: never;
@@ -350,6 +412,30 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/metrics": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Prometheus metrics of the whole instance
+         * @description The Prometheus text exposition format (prom-client): HTTP requests by method, route template and status,
+         *     their durations, requests in flight, the database pool, quota refusals, purges, retries, rate limiting and
+         *     the process metrics, summed over every worker of the instance whichever worker answers
+         *     (docs/OPERATIONS.md lists them). Here only for an admin key; METRICS_PORT serves the same text without
+         *     credentials on a private address, where Prometheus scrapes.
+         */
+        get: operations["metrics"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/admin/tenants": {
         parameters: {
             query?: never;
@@ -401,7 +487,7 @@ export interface paths {
         options?: never;
         head?: never;
         /**
-         * Change a tenant's quota, suspend or resume it, set its password
+         * Change a tenant's quota, suspend or resume it, set its password, rate limit or read-only mode
          * @description A quota may be set below current usage: the tenant can still read, delete and shrink values, and every
          *     write that adds bytes is refused with 403 "quota exceeded" until it is under the quota again.
          *     Suspending refuses the tenant's logins and object requests with 403 "tenant suspended" within 5 s on
@@ -409,6 +495,28 @@ export interface paths {
          *     tokens issued before (API tokens stay valid, and work again on resume).
          */
         patch: operations["adminUpdateTenant"];
+        trace?: never;
+    };
+    "/api/admin/tenants/{id}/export": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: components["parameters"]["TenantId"];
+            };
+            cookie?: never;
+        };
+        /**
+         * Stream any tenant's live objects as NDJSON
+         * @description `GET /api/export` for the tenant `id`, suspended or read-only ones included.
+         */
+        get: operations["adminExportTenant"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
         trace?: never;
     };
     "/api/admin/tenants/{id}/tokens": {
@@ -456,6 +564,53 @@ export interface paths {
          * @description Takes effect at once on the instance that handled the call and within AUTH_CACHE_SECONDS (under 5 s) on every other.
          */
         delete: operations["adminRevokeToken"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/admin/audit": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * A page of the audit log, in id order
+         * @description Every admin action (tenant create, update, quota, suspend, resume, password, history depth, rate limit,
+         *     read-only, delete; token create and revoke) and every authentication failure on the admin API, appended in
+         *     the same transaction as the change. Ids are contiguous and increasing; follow the log by passing
+         *     `next_since` as `since` until a page comes back empty. docs/OPERATIONS.md ("Audit log") says what each
+         *     action records and how the hash chain is built.
+         */
+        get: operations["adminAuditLog"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/admin/audit/verify": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Walk the whole audit log and check its hash chain
+         * @description Reads the chain in pages (constant memory) from the first row to the end the head row names, and stops at
+         *     the first break. `first_bad_id` is the id of a row that was altered (its hash is not that of its content,
+         *     or not what the next row chained to), of the first row that was removed (the last ones included), or of a
+         *     row inserted out of place. Rows appended while it walks are walked too.
+         */
+        get: operations["adminVerifyAuditLog"];
+        put?: never;
+        post?: never;
+        delete?: never;
         options?: never;
         head?: never;
         patch?: never;
@@ -604,6 +759,51 @@ export interface components {
             /** @description Live objects deleted. */
             deleted: number;
         };
+        /** @description One line of an export, with the object's stored JSON as it is. */
+        ExportLine: {
+            key: string;
+            /** @description The value as stored. */
+            value: unknown;
+            /** @description The stored expiry in unix seconds, 0 for never. */
+            ttl: number;
+            /** @description The metadata object, or null for none. */
+            metadata: Record<string, never> | null;
+            version: components["schemas"]["Version"];
+        };
+        /**
+         * @description One line of an import, checked as a `BatchItem` is (the same schema and rules); an `ExportLine` imports as
+         *     it is: null `metadata` is none, and `version` is ignored (what is written takes new versions).
+         *     `if_version` and `if_absent` are refused: the mode decides.
+         */
+        ImportLine: {
+            key: components["schemas"]["Key"];
+            /** @description Any JSON value, as for a batch item (up to MAX_BATCH_ITEM_BYTES). */
+            value: unknown;
+            ttl?: components["schemas"]["Ttl"];
+            expires_in?: components["schemas"]["ExpiresIn"];
+            /** @description As `Metadata`; null for none. */
+            metadata?: Record<string, never> | null;
+            /** @description Ignored. */
+            version?: number;
+        };
+        ImportReport: {
+            /** @description Lines written. */
+            written: number;
+            /** @description Lines of keys that exist (skip_existing), and lines whose ttl has passed. */
+            skipped: number;
+            /** @description Per chunk refused for a bad line, that line (the first bad one of its chunk). */
+            failed: {
+                /** @description Counted from 1, blank lines included. */
+                line: number;
+                code: string;
+                message: string;
+            }[];
+            /** @description Present when a chunk's write was refused; the import ended at that chunk's first line. */
+            stopped?: {
+                line: number;
+                code: string;
+            };
+        };
         ObjectPage: {
             items: {
                 key: string;
@@ -689,7 +889,27 @@ export interface components {
             /** @description bytes */
             provisioned_capacity: number;
             history_depth?: components["schemas"]["HistoryDepth"];
+            rate_limit_rps?: components["schemas"]["RateLimitRps"];
+            rate_limit_burst?: components["schemas"]["RateLimitBurst"];
+            read_only?: components["schemas"]["ReadOnly"];
         };
+        /**
+         * @description Requests this tenant may make in each one-second window (docs/OPERATIONS.md, "Rate limits"); null: the
+         *     instance's RATE_LIMIT_RPS; 0: unlimited. A change applies at once on every worker of the instance that made
+         *     it, and within AUTH_CACHE_SECONDS on other instances.
+         */
+        RateLimitRps: number | null;
+        /**
+         * @description Requests that may arrive at once from rest: past a second's `rate_limit_rps`, a reserve of the difference,
+         *     refilled every ⌈burst / rps⌉ seconds (less than `rate_limit_rps`: none); null: the instance's RATE_LIMIT_BURST.
+         */
+        RateLimitBurst: number | null;
+        /**
+         * @description Read-only mode: the tenant's writes, deletes, batches and imports are refused with 403 READ_ONLY, reads,
+         *     listings and exports go on, and the purge leaves its expired objects alone (they are not served). Applies
+         *     like a suspension: at once on this instance's workers, within AUTH_CACHE_SECONDS elsewhere.
+         */
+        ReadOnly: boolean;
         /**
          * @description Previous versions kept per key (0: none; default HISTORY_DEPTH for new tenants). Kept versions count toward
          *     the quota, and the oldest are evicted before a write is refused. Lowering it trims each key when it is next
@@ -702,6 +922,9 @@ export interface components {
             suspended?: boolean;
             password?: components["schemas"]["Password"];
             history_depth?: components["schemas"]["HistoryDepth"];
+            rate_limit_rps?: components["schemas"]["RateLimitRps"];
+            rate_limit_burst?: components["schemas"]["RateLimitBurst"];
+            read_only?: components["schemas"]["ReadOnly"];
         };
         Tenant: {
             /** @example 7 */
@@ -730,10 +953,80 @@ export interface components {
              */
             history_bytes: number;
             /**
+             * @description null: the instance default
+             * @example null
+             */
+            rate_limit_rps: number | null;
+            /**
+             * @description null: the instance default
+             * @example null
+             */
+            rate_limit_burst: number | null;
+            /** @example false */
+            read_only: boolean;
+            /**
              * Format: date-time
              * @example 2026-11-22T12:00:00Z
              */
             created_at: string;
+        };
+        /**
+         * @description The changed fields, named as the admin API names them (`provisioned_capacity`, `suspended`…); a password
+         *     is only ever `"changed"`. An auth.failure has `after: {reason, count}`.
+         * @example {
+         *       "provisioned_capacity": 1048576
+         *     }
+         */
+        AuditFields: {
+            [key: string]: unknown;
+        } | null;
+        AuditEntry: {
+            /** @example 42 */
+            id: number;
+            /**
+             * @description Unix milliseconds
+             * @example 1796212800123
+             */
+            at: number;
+            /**
+             * @description The admin key's fingerprint (the first 12 hex characters of its SHA-256); for an auth.failure, that of
+             *     what was sent, null when nothing was (or when failures of many sources were counted together).
+             * @example 3f2a9c01b7de
+             */
+            actor: string | null;
+            /** @enum {string} */
+            action: "tenant.create" | "tenant.update" | "tenant.quota" | "tenant.suspend" | "tenant.resume" | "tenant.password" | "tenant.history" | "tenant.rate_limit" | "tenant.read_only" | "tenant.delete" | "token.create" | "token.revoke" | "auth.failure";
+            /**
+             * @description `tenant:<id>`, `token:<id>` or `admin_api`
+             * @example tenant:7
+             */
+            target: string;
+            /** @example 10.0.0.12 */
+            client_address: string | null;
+            before: components["schemas"]["AuditFields"];
+            after: components["schemas"]["AuditFields"];
+            /** @description The previous row's hash (64 zeros for the first row) */
+            prev_hash: string;
+            /**
+             * @description SHA-256 (hex) of `JSON.stringify([id, at, actor, action, target, client_address, before, after,
+             *     prev_hash])` with the values shown here.
+             */
+            hash: string;
+        };
+        AuditPage: {
+            entries: components["schemas"]["AuditEntry"][];
+            /**
+             * @description The `since` of the next page (the last entry's id; the same `since` when the page is empty).
+             * @example 42
+             */
+            next_since: number;
+        };
+        AuditVerdict: {
+            ok: boolean;
+            /** @description The rows found intact before the first break (all of them when ok) */
+            rows_checked: number;
+            /** @description Only when not ok; see the operation's description */
+            first_bad_id?: number;
         };
         TenantPage: {
             tenants: components["schemas"]["Tenant"][];
@@ -904,7 +1197,7 @@ export interface components {
                 "application/json": components["schemas"]["Error"];
             };
         };
-        /** @description The tenant is suspended, or the token has no write scope */
+        /** @description The tenant is suspended or read-only, or the token has no write scope */
         DeleteForbidden: {
             headers: {
                 [name: string]: unknown;
@@ -913,7 +1206,7 @@ export interface components {
                 "application/json": components["schemas"]["Error"];
             };
         };
-        /** @description "quota exceeded" (nothing was written), the tenant is suspended, or the token has no write scope */
+        /** @description "quota exceeded" (nothing was written), the tenant is suspended or read-only, or the token has no write scope */
         WriteForbidden: {
             headers: {
                 [name: string]: unknown;
@@ -964,6 +1257,18 @@ export interface components {
                 "application/json": components["schemas"]["Error"];
             };
         };
+        /** @description The tenant is over its rate limit; retry after `Retry-After` (docs/OPERATIONS.md, "Rate limits") */
+        RateLimited: {
+            headers: {
+                "Retry-After": components["headers"]["Retry-After"];
+                "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                RateLimit: components["headers"]["RateLimit"];
+                [name: string]: unknown;
+            };
+            content: {
+                "application/json": components["schemas"]["Error"];
+            };
+        };
         /** @description A fault of the service; the details are logged, never sent */
         Internal: {
             headers: {
@@ -980,7 +1285,10 @@ export interface components {
                 "application/json": components["schemas"]["Error"];
             };
         };
-        /** @description The database cannot be reached (DATABASE_UNAVAILABLE) or is busy (BUSY); retry after `Retry-After` */
+        /**
+         * @description The database cannot be reached (DATABASE_UNAVAILABLE) or is busy (BUSY), or a write came while the instance is
+         *     in maintenance (SERVICE_READ_ONLY); retry after `Retry-After`
+         */
         Unavailable: {
             headers: {
                 "Retry-After": components["headers"]["Retry-After"];
@@ -1048,6 +1356,8 @@ export interface components {
     };
     parameters: {
         TenantId: number;
+        /** @description Only keys that start with it; empty or absent for all. */
+        ExportPrefix: string;
         /**
          * @description The key, percent-encoded. It may hold "/": `/api/object/users/42` and `/api/object/users%2F42` name the
          *     same key (one that ends in `/history` is sent with that slash encoded).
@@ -1059,6 +1369,13 @@ export interface components {
         IfNoneMatchWrite: "*";
         /** @description 304 when the object still has one of these versions (`"7"`), or exists at all (`*`). */
         IfNoneMatchRead: string;
+        /**
+         * @description `strong` (the default): the database answers, with every write acknowledged before the read. `eventual`:
+         *     the serving process may answer from its cache of hot objects, missing at most the writes of the last
+         *     CACHE_MAX_STALENESS_MS (default 1000 ms) made through other processes; its own writes it never misses,
+         *     expired objects it never serves. When the process cannot be sure of that bound, the database answers.
+         */
+        Consistency: "strong" | "eventual";
     };
     requestBodies: never;
     headers: {
@@ -1066,10 +1383,27 @@ export interface components {
         "WWW-Authenticate": string;
         /** @description The methods this path supports, comma-separated. */
         Allow: string;
-        /** @description Seconds after which the request may be retried (with DATABASE_UNAVAILABLE and BUSY). */
+        /** @description Seconds after which the request may be retried (with DATABASE_UNAVAILABLE, BUSY and RATE_LIMITED). */
         "Retry-After": number;
+        /**
+         * @description The tenant's rate limit, on every response of a tenant route while one applies
+         *     (draft-ietf-httpapi-ratelimit-headers-11 §3): `"default";q=<rps>;w=1`, `rps` requests in each one-second
+         *     window, and, when its burst is larger, `"burst";q=<burst − rps>;w=<⌈burst / rps⌉>`, the reserve drawn on
+         *     once a second's `rps` are spent and refilled every `w` seconds.
+         */
+        "RateLimit-Policy": string;
+        /**
+         * @description What is left (draft-ietf-httpapi-ratelimit-headers-11 §4): `"default";r=<requests left>;t=<seconds until the
+         *     window ends>`, and `"burst";r=…;t=…` when the request drew on the reserve. On a 429 only `"default"`, whose
+         *     `t` is the `Retry-After`.
+         */
+        RateLimit: string;
         /** @description The object's version (the revision of its last write), quoted. */
         ETag: string;
+        /** @description Which path answered the read, `strong` (the database) or `eventual` (the process's cache). */
+        "X-Consistency": "strong" | "eventual";
+        /** @description With `X-Consistency` eventual, how old the cached answer may be, in whole seconds (RFC 9111). */
+        Age: number;
         /** @description The length of the body GET would answer. */
         "Content-Length": number;
     };
@@ -1141,6 +1475,26 @@ export interface operations {
             405: components["responses"]["MethodNotAllowed"];
             413: components["responses"]["PayloadTooLarge"];
             415: components["responses"]["UnsupportedMediaType"];
+            /**
+             * @description Ten times LOGIN_MAX_FAILURES failed registrations (a name taken, a capacity refused) from this client
+             *     address in the last 15 minutes
+             */
+            429: {
+                headers: {
+                    "Retry-After": components["headers"]["Retry-After"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "message": "too many failed registrations from this address; retry after 600 s",
+                     *       "status_code": 429,
+                     *       "code": "RATE_LIMITED"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
             500: components["responses"]["Internal"];
             503: components["responses"]["Unavailable"];
         };
@@ -1207,6 +1561,26 @@ export interface operations {
             405: components["responses"]["MethodNotAllowed"];
             413: components["responses"]["PayloadTooLarge"];
             415: components["responses"]["UnsupportedMediaType"];
+            /**
+             * @description LOGIN_MAX_FAILURES failed logins for this user name, or ten times as many from this client address, in
+             *     the last 15 minutes: refused, even with the right password, until `Retry-After`
+             */
+            429: {
+                headers: {
+                    "Retry-After": components["headers"]["Retry-After"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "message": "too many failed logins for this user name; retry after 840 s",
+                     *       "status_code": 429,
+                     *       "code": "RATE_LIMITED"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
             500: components["responses"]["Internal"];
             503: components["responses"]["Unavailable"];
         };
@@ -1252,6 +1626,7 @@ export interface operations {
             412: components["responses"]["PreconditionFailed"];
             413: components["responses"]["PayloadTooLarge"];
             415: components["responses"]["UnsupportedMediaType"];
+            429: components["responses"]["RateLimited"];
             500: components["responses"]["Internal"];
             503: components["responses"]["Unavailable"];
         };
@@ -1329,6 +1704,7 @@ export interface operations {
             403: components["responses"]["ReadForbidden"];
             404: components["responses"]["ObjectNotFound"];
             405: components["responses"]["MethodNotAllowed"];
+            429: components["responses"]["RateLimited"];
             500: components["responses"]["Internal"];
             503: components["responses"]["Unavailable"];
         };
@@ -1359,6 +1735,7 @@ export interface operations {
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["DeleteForbidden"];
             405: components["responses"]["MethodNotAllowed"];
+            429: components["responses"]["RateLimited"];
             500: components["responses"]["Internal"];
             503: components["responses"]["Unavailable"];
         };
@@ -1368,6 +1745,13 @@ export interface operations {
             query?: {
                 /** @description Read this version, live or kept (404 when it is not kept). Tenants keep versions with a history depth. */
                 version?: number;
+                /**
+                 * @description `strong` (the default): the database answers, with every write acknowledged before the read. `eventual`:
+                 *     the serving process may answer from its cache of hot objects, missing at most the writes of the last
+                 *     CACHE_MAX_STALENESS_MS (default 1000 ms) made through other processes; its own writes it never misses,
+                 *     expired objects it never serves. When the process cannot be sure of that bound, the database answers.
+                 */
+                consistency?: components["parameters"]["Consistency"];
             };
             header?: {
                 /** @description 304 when the object still has one of these versions (`"7"`), or exists at all (`*`). */
@@ -1388,6 +1772,8 @@ export interface operations {
             200: {
                 headers: {
                     ETag: components["headers"]["ETag"];
+                    "X-Consistency": components["headers"]["X-Consistency"];
+                    Age: components["headers"]["Age"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1413,6 +1799,8 @@ export interface operations {
             304: {
                 headers: {
                     ETag: components["headers"]["ETag"];
+                    "X-Consistency": components["headers"]["X-Consistency"];
+                    Age: components["headers"]["Age"];
                     [name: string]: unknown;
                 };
                 content?: never;
@@ -1422,6 +1810,7 @@ export interface operations {
             403: components["responses"]["ReadForbidden"];
             404: components["responses"]["ObjectNotFound"];
             405: components["responses"]["MethodNotAllowed"];
+            429: components["responses"]["RateLimited"];
             500: components["responses"]["Internal"];
             503: components["responses"]["Unavailable"];
         };
@@ -1458,13 +1847,22 @@ export interface operations {
             403: components["responses"]["DeleteForbidden"];
             405: components["responses"]["MethodNotAllowed"];
             412: components["responses"]["PreconditionFailed"];
+            429: components["responses"]["RateLimited"];
             500: components["responses"]["Internal"];
             503: components["responses"]["Unavailable"];
         };
     };
     headObject: {
         parameters: {
-            query?: never;
+            query?: {
+                /**
+                 * @description `strong` (the default): the database answers, with every write acknowledged before the read. `eventual`:
+                 *     the serving process may answer from its cache of hot objects, missing at most the writes of the last
+                 *     CACHE_MAX_STALENESS_MS (default 1000 ms) made through other processes; its own writes it never misses,
+                 *     expired objects it never serves. When the process cannot be sure of that bound, the database answers.
+                 */
+                consistency?: components["parameters"]["Consistency"];
+            };
             header?: {
                 /** @description 304 when the object still has one of these versions (`"7"`), or exists at all (`*`). */
                 "If-None-Match"?: components["parameters"]["IfNoneMatchRead"];
@@ -1485,6 +1883,8 @@ export interface operations {
                 headers: {
                     ETag: components["headers"]["ETag"];
                     "Content-Length": components["headers"]["Content-Length"];
+                    "X-Consistency": components["headers"]["X-Consistency"];
+                    Age: components["headers"]["Age"];
                     [name: string]: unknown;
                 };
                 content?: never;
@@ -1493,6 +1893,8 @@ export interface operations {
             304: {
                 headers: {
                     ETag: components["headers"]["ETag"];
+                    "X-Consistency": components["headers"]["X-Consistency"];
+                    Age: components["headers"]["Age"];
                     [name: string]: unknown;
                 };
                 content?: never;
@@ -1530,6 +1932,16 @@ export interface operations {
             405: {
                 headers: {
                     Allow: components["headers"]["Allow"];
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description The tenant is over its rate limit; no body */
+            429: {
+                headers: {
+                    "Retry-After": components["headers"]["Retry-After"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    RateLimit: components["headers"]["RateLimit"];
                     [name: string]: unknown;
                 };
                 content?: never;
@@ -1608,13 +2020,22 @@ export interface operations {
             412: components["responses"]["BatchPreconditionFailed"];
             413: components["responses"]["PayloadTooLarge"];
             415: components["responses"]["UnsupportedMediaType"];
+            429: components["responses"]["RateLimited"];
             500: components["responses"]["Internal"];
             503: components["responses"]["Unavailable"];
         };
     };
     getObjectBatch: {
         parameters: {
-            query?: never;
+            query?: {
+                /**
+                 * @description `strong` (the default): the database answers, with every write acknowledged before the read. `eventual`:
+                 *     the serving process may answer from its cache of hot objects, missing at most the writes of the last
+                 *     CACHE_MAX_STALENESS_MS (default 1000 ms) made through other processes; its own writes it never misses,
+                 *     expired objects it never serves. When the process cannot be sure of that bound, the database answers.
+                 */
+                consistency?: components["parameters"]["Consistency"];
+            };
             header?: never;
             path?: never;
             cookie?: never;
@@ -1636,6 +2057,8 @@ export interface operations {
             /** @description The objects found, and the keys that have none */
             200: {
                 headers: {
+                    "X-Consistency": components["headers"]["X-Consistency"];
+                    Age: components["headers"]["Age"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1666,6 +2089,7 @@ export interface operations {
             405: components["responses"]["MethodNotAllowed"];
             413: components["responses"]["PayloadTooLarge"];
             415: components["responses"]["UnsupportedMediaType"];
+            429: components["responses"]["RateLimited"];
             500: components["responses"]["Internal"];
             503: components["responses"]["Unavailable"];
         };
@@ -1712,6 +2136,7 @@ export interface operations {
             405: components["responses"]["MethodNotAllowed"];
             413: components["responses"]["PayloadTooLarge"];
             415: components["responses"]["UnsupportedMediaType"];
+            429: components["responses"]["RateLimited"];
             500: components["responses"]["Internal"];
             503: components["responses"]["Unavailable"];
         };
@@ -1775,6 +2200,7 @@ export interface operations {
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["ReadForbidden"];
             405: components["responses"]["MethodNotAllowed"];
+            429: components["responses"]["RateLimited"];
             500: components["responses"]["Internal"];
             503: components["responses"]["Unavailable"];
         };
@@ -1825,6 +2251,7 @@ export interface operations {
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["DeleteForbidden"];
             405: components["responses"]["MethodNotAllowed"];
+            429: components["responses"]["RateLimited"];
             500: components["responses"]["Internal"];
             503: components["responses"]["Unavailable"];
         };
@@ -1901,19 +2328,18 @@ export interface operations {
                 };
             };
             410: components["responses"]["RevisionCompacted"];
-            /** @description The tenant has MAX_WATCHERS_PER_TENANT streams open already */
+            /**
+             * @description The tenant has MAX_WATCHERS_PER_TENANT streams open already (TOO_MANY_WATCHERS), or is over its rate
+             *     limit (RATE_LIMITED, with `Retry-After`)
+             */
             429: {
                 headers: {
+                    "Retry-After": components["headers"]["Retry-After"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    RateLimit: components["headers"]["RateLimit"];
                     [name: string]: unknown;
                 };
                 content: {
-                    /**
-                     * @example {
-                     *       "message": "at most 10 change streams may be open per tenant",
-                     *       "status_code": 429,
-                     *       "code": "TOO_MANY_WATCHERS"
-                     *     }
-                     */
                     "application/json": components["schemas"]["Error"];
                 };
             };
@@ -1988,6 +2414,151 @@ export interface operations {
             403: components["responses"]["ReadForbidden"];
             405: components["responses"]["MethodNotAllowed"];
             410: components["responses"]["RevisionCompacted"];
+            429: components["responses"]["RateLimited"];
+            500: components["responses"]["Internal"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    exportObjects: {
+        parameters: {
+            query?: {
+                /** @description Only keys that start with it; empty or absent for all. */
+                prefix?: components["parameters"]["ExportPrefix"];
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The objects, one JSON object a line */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "key": "users/42/profile",
+                     *       "value": {
+                     *         "lang": "en"
+                     *       },
+                     *       "ttl": 0,
+                     *       "metadata": {
+                     *         "owner": "ada"
+                     *       },
+                     *       "version": 7
+                     *     }
+                     */
+                    "application/x-ndjson": components["schemas"]["ExportLine"];
+                };
+            };
+            /** @description An invalid prefix */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "message": "prefix: must NOT have more than 2048 characters",
+                     *       "status_code": 400,
+                     *       "code": "VALIDATION_FAILED"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["ReadForbidden"];
+            405: components["responses"]["MethodNotAllowed"];
+            429: components["responses"]["RateLimited"];
+            500: components["responses"]["Internal"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    importObjects: {
+        parameters: {
+            query?: {
+                /** @description `overwrite` replaces existing keys; `skip_existing` leaves them alone. */
+                mode?: "overwrite" | "skip_existing";
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                /**
+                 * @example {
+                 *       "key": "users/42/profile",
+                 *       "value": {
+                 *         "lang": "en"
+                 *       },
+                 *       "ttl": 0,
+                 *       "metadata": null,
+                 *       "version": 7
+                 *     }
+                 */
+                "application/x-ndjson": components["schemas"]["ImportLine"];
+            };
+        };
+        responses: {
+            /** @description What was written, skipped and refused */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "written": 2000,
+                     *       "skipped": 3,
+                     *       "failed": [
+                     *         {
+                     *           "line": 2417,
+                     *           "code": "VALUE_TOO_LARGE",
+                     *           "message": "value is 4194500 bytes, over the limit of 4194304 bytes (nothing of lines 2001–3000 was written)"
+                     *         }
+                     *       ],
+                     *       "stopped": {
+                     *         "line": 3001,
+                     *         "code": "QUOTA_EXCEEDED"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ImportReport"];
+                };
+            };
+            /** @description An invalid mode */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "message": "mode: must be equal to one of the allowed values",
+                     *       "status_code": 400,
+                     *       "code": "VALIDATION_FAILED"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["WriteForbidden"];
+            405: components["responses"]["MethodNotAllowed"];
+            /** @description The body is not sent as application/x-ndjson, or in an encoding or charset the service does not read */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            429: components["responses"]["RateLimited"];
             500: components["responses"]["Internal"];
             503: components["responses"]["Unavailable"];
         };
@@ -2022,6 +2593,7 @@ export interface operations {
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["ReadForbidden"];
             405: components["responses"]["MethodNotAllowed"];
+            429: components["responses"]["RateLimited"];
             500: components["responses"]["Internal"];
             503: components["responses"]["Unavailable"];
         };
@@ -2089,6 +2661,48 @@ export interface operations {
                      *       "code": "DATABASE_UNAVAILABLE"
                      *     }
                      */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    metrics: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The metrics */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example # HELP http_requests_total Requests answered, by method, route template and status
+                     *     # TYPE http_requests_total counter
+                     *     http_requests_total{method="GET",route="/api/object/*key",status="200"} 1027
+                     */
+                    "text/plain": string;
+                };
+            };
+            401: components["responses"]["AdminUnauthorized"];
+            403: components["responses"]["AdminForbidden"];
+            405: components["responses"]["MethodNotAllowed"];
+            500: components["responses"]["Internal"];
+            /**
+             * @description No ADMIN_API_KEYS configured (ADMIN_DISABLED), or a worker did not give its figures in time (BUSY; retry
+             *     after `Retry-After`)
+             */
+            503: {
+                headers: {
+                    "Retry-After": components["headers"]["Retry-After"];
+                    [name: string]: unknown;
+                };
+                content: {
                     "application/json": components["schemas"]["Error"];
                 };
             };
@@ -2302,6 +2916,38 @@ export interface operations {
             503: components["responses"]["AdminUnavailable"];
         };
     };
+    adminExportTenant: {
+        parameters: {
+            query?: {
+                /** @description Only keys that start with it; empty or absent for all. */
+                prefix?: components["parameters"]["ExportPrefix"];
+            };
+            header?: never;
+            path: {
+                id: components["parameters"]["TenantId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The objects, one JSON object a line */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/x-ndjson": components["schemas"]["ExportLine"];
+                };
+            };
+            400: components["responses"]["TenantIdBadRequest"];
+            401: components["responses"]["AdminUnauthorized"];
+            403: components["responses"]["AdminForbidden"];
+            404: components["responses"]["TenantNotFound"];
+            405: components["responses"]["MethodNotAllowed"];
+            500: components["responses"]["Internal"];
+            503: components["responses"]["AdminUnavailable"];
+        };
+    };
     adminListTokens: {
         parameters: {
             query?: never;
@@ -2436,6 +3082,76 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
+            405: components["responses"]["MethodNotAllowed"];
+            500: components["responses"]["Internal"];
+            503: components["responses"]["AdminUnavailable"];
+        };
+    };
+    adminAuditLog: {
+        parameters: {
+            query?: {
+                /** @description Entries after this id (exclusive). */
+                since?: number;
+                limit?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description A page */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AuditPage"];
+                };
+            };
+            /** @description Invalid query */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "message": "limit: must be <= 1000",
+                     *       "status_code": 400,
+                     *       "code": "VALIDATION_FAILED"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            401: components["responses"]["AdminUnauthorized"];
+            403: components["responses"]["AdminForbidden"];
+            405: components["responses"]["MethodNotAllowed"];
+            500: components["responses"]["Internal"];
+            503: components["responses"]["AdminUnavailable"];
+        };
+    };
+    adminVerifyAuditLog: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The verdict */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AuditVerdict"];
+                };
+            };
+            401: components["responses"]["AdminUnauthorized"];
+            403: components["responses"]["AdminForbidden"];
             405: components["responses"]["MethodNotAllowed"];
             500: components["responses"]["Internal"];
             503: components["responses"]["AdminUnavailable"];

@@ -1,0 +1,2 @@
+export { MetricsController } from './metrics.controller';
+export { metricsRoutes } from './metrics.routes';

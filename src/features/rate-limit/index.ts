@@ -1,0 +1,3 @@
+export { LimiterStore, serveLimitsToWorkers } from './limiter-store';
+export { TenantRateLimits } from './tenant-rate-limit';
+export { LoginThrottle } from './login-throttle';

@@ -71,7 +71,7 @@ describe.each(targets())('tenantkv admin against the service on %s', (target) =>
     const listed = await admin.json<TenantJson>(['admin', 'tenants', 'ls', '--prefix', name, '--json']);
     expect(listed).toEqual([created]);
     const lines = (await admin.ok(['admin', 'tenants', 'ls', '--prefix', name])).split('\n');
-    expect(lines[0]).toMatch(/^ID\s+USER_NAME\s+QUOTA\s+UTILISED\s+OBJECTS\s+STATE$/);
+    expect(lines[0]).toMatch(/^\s*ID\s+USER_NAME\s+QUOTA\s+UTILISED\s+OBJECTS\s+STATE$/);
     expect(lines[1]).toMatch(new RegExp(`^\\s*${created.id}\\s+${name}\\s+10 MiB\\s+0 B\\s+0\\s+active$`));
 
     const taken = await admin.run(['admin', 'tenants', 'create', name, '--quota', '1MiB']);
@@ -237,9 +237,9 @@ describe.each(targets())('tenantkv admin against the service on %s', (target) =>
     const table = (await admin.ok(['admin', 'audit', 'ls', '--since', String(mine[0].id - 1), '--limit', '1'])).split(
       '\n',
     );
-    expect(table[0]).toMatch(/^ID\s+AT\s+ACTION\s+TARGET\s+ACTOR\s+CHANGE$/);
+    expect(table[0]).toMatch(/^\s*ID\s+AT\s+ACTION\s+TARGET\s+ACTOR\s+CHANGE$/);
     expect(table[1]).toMatch(
-      new RegExp(`^${mine[0].id}\\s+\\S+Z\\s+tenant.create\\s+tenant:${id}\\s+[0-9a-f]{12}\\s+after `),
+      new RegExp(`^\\s*${mine[0].id}\\s+\\S+Z\\s+tenant.create\\s+tenant:${id}\\s+[0-9a-f]{12}\\s+after `),
     );
 
     expect(await admin.ok(['admin', 'audit', 'verify'])).toMatch(/^ok: \d+ entries, the chain is intact\n$/);

@@ -323,14 +323,22 @@ describeTargets(
         expect(exported.map((l) => l.value)).toEqual(keys.map((_, i) => (i % 3 === 0 ? 'old' : 'new')));
       });
 
-      it('skip_existing leaves alone a key created while the import runs', async () => {
-        const t = await makeTenant(h);
+      /**
+       * An import whose body comes in two parts: the first chunk and the first line of the next (that line shows
+       * the first chunk is complete), then, once the first chunk is written, `meanwhile` runs and the last line
+       * is sent.
+       */
+      async function importAround(
+        t: TestTenant,
+        query: string,
+        meanwhile: () => Promise<unknown>,
+      ): Promise<ImportReport> {
         const server = await listen(h);
         try {
           const first = keysFrom('a', 1000).map((key) => ({ key, value: 'imported' }));
-          const res = new Promise<ImportReport>((resolve, reject) => {
+          return await new Promise<ImportReport>((resolve, reject) => {
             const req = http.request(
-              `${server.url}/api/import?mode=skip_existing`,
+              `${server.url}/api/import${query}`,
               { method: 'POST', headers: { ...t.auth, 'Content-Type': 'application/x-ndjson' } },
               (answer) => {
                 let body = '';
@@ -340,61 +348,34 @@ describeTargets(
               },
             );
             req.on('error', reject);
-            // The first chunk, and the first line of the next: that line shows the first chunk is complete.
             req.write(ndjson([...first, { key: 'b', value: 'imported' }]));
             void (async () => {
-              // Written once the first chunk is: then another client creates a key the rest of the body holds.
               while ((await request(server.url).get(objectPath('a1000')).set(t.auth)).status !== 200);
-              await put(t, { key: 'c', value: 'concurrent' });
+              await meanwhile();
               req.end(ndjson([{ key: 'c', value: 'imported' }]));
             })().catch(reject);
           });
-          expect(await res).toEqual({ written: 1001, skipped: 1, failed: [] });
-          expect((await request(h.app).get(objectPath('c')).set(t.auth).expect(200)).body.value).toBe('concurrent');
-          expect((await request(h.app).get(objectPath('b')).set(t.auth).expect(200)).body.value).toBe('imported');
         } finally {
           await server.close();
         }
+      }
+
+      it('skip_existing leaves alone a key created while the import runs', async () => {
+        const t = await makeTenant(h);
+        // Another client creates a key the rest of the body holds.
+        const report = await importAround(t, '?mode=skip_existing', () => put(t, { key: 'c', value: 'concurrent' }));
+        expect(report).toEqual({ written: 1001, skipped: 1, failed: [] });
+        expect((await request(h.app).get(objectPath('c')).set(t.auth).expect(200)).body.value).toBe('concurrent');
+        expect((await request(h.app).get(objectPath('b')).set(t.auth).expect(200)).body.value).toBe('imported');
       });
 
       it('stops at the next chunk when the tenant is put in read-only mode while the import runs', async () => {
         const t = await makeTenant(h);
-        const server = await listen(h);
-        try {
-          const first = keysFrom('a', 1000).map((key) => ({ key, value: 'imported' }));
-          const res = new Promise<ImportReport>((resolve, reject) => {
-            const req = http.request(
-              `${server.url}/api/import`,
-              { method: 'POST', headers: { ...t.auth, 'Content-Type': 'application/x-ndjson' } },
-              (answer) => {
-                let body = '';
-                answer.setEncoding('utf8');
-                answer.on('data', (chunk: string) => (body += chunk));
-                answer.on('end', () => resolve(JSON.parse(body) as ImportReport));
-              },
-            );
-            req.on('error', reject);
-            req.write(ndjson([...first, { key: 'b', value: 'imported' }]));
-            void (async () => {
-              while ((await request(server.url).get(objectPath('a1000')).set(t.auth)).status !== 200);
-              await request(h.app)
-                .patch(`/api/admin/tenants/${t.id}`)
-                .set(asAdmin)
-                .send({ read_only: true })
-                .expect(200);
-              req.end(ndjson([{ key: 'c', value: 'imported' }]));
-            })().catch(reject);
-          });
-          expect(await res).toEqual({
-            written: 1000,
-            skipped: 0,
-            failed: [],
-            stopped: { line: 1001, code: 'READ_ONLY' },
-          });
-          expect((await request(h.app).get('/api/quota').set(t.auth).expect(200)).body.objects).toBe(1000);
-        } finally {
-          await server.close();
-        }
+        const report = await importAround(t, '', () =>
+          request(h.app).patch(`/api/admin/tenants/${t.id}`).set(asAdmin).send({ read_only: true }).expect(200),
+        );
+        expect(report).toEqual({ written: 1000, skipped: 0, failed: [], stopped: { line: 1001, code: 'READ_ONLY' } });
+        expect((await request(h.app).get('/api/quota').set(t.auth).expect(200)).body.objects).toBe(1000);
       });
 
       it('fails the whole chunk of a bad line, and goes on with the next chunk', async () => {

@@ -32,6 +32,7 @@ const HELLO = 'feed.hello';
 const MOVED = 'feed.moved';
 /** At most one MOVED message per worker this often: each is relayed by the primary to every sibling. */
 const MOVED_GAP_MS = 5;
+const NOTHING_CHANGED: ReadonlyMap<string, number> = new Map();
 
 /**
  * What keeps up with some tenants' changes through the hub's poll instead of a poll of its own: the read cache of
@@ -41,10 +42,17 @@ export interface FeedFollower {
   /** The tenants it follows, each with the revision it has applied every change up to. */
   following(): Map<number, number>;
   /**
-   * The tenant's changes after `from` up to `revision` touched `changed` (undefined: more than can be said, so
-   * forget the tenant's), and every change of it committed before `at` (performance.now()) is now known.
+   * The tenant's changes after `from` up to `revision` touched `changed`, each key with the last revision that
+   * changed it (undefined: more than can be said), and every change of it committed before `at`
+   * (performance.now()) is now known.
    */
-  caughtUp(tenantId: number, from: number, revision: number, changed: string[] | undefined, at: number): void;
+  caughtUp(
+    tenantId: number,
+    from: number,
+    revision: number,
+    changed: ReadonlyMap<string, number> | undefined,
+    at: number,
+  ): void;
   /** The tenant was deleted. */
   gone(tenantId: number): void;
 }
@@ -267,10 +275,10 @@ export class FeedHub {
     for (const [tenantId, from] of moved) if ((floors.get(tenantId) ?? 0) > from) moved.delete(tenantId);
     // One statement for every tenant that moved; that many changes in one poll is reason enough to forget them all.
     const rows = moved.size > 0 ? await this.changes.keysAfter(moved, POLL_ROWS) : [];
-    const changed = new Map<number, { keys: string[]; last: number }>();
+    const changed = new Map<number, { keys: Map<string, number>; last: number }>();
     for (const row of rows ?? []) {
-      const entry = changed.get(row.tenantId) ?? { keys: [], last: 0 };
-      entry.keys.push(row.key);
+      const entry = changed.get(row.tenantId) ?? { keys: new Map<string, number>(), last: 0 };
+      entry.keys.set(row.key, Math.max(entry.keys.get(row.key) ?? 0, row.revision));
       entry.last = Math.max(entry.last, row.revision);
       changed.set(row.tenantId, entry);
     }
@@ -279,12 +287,18 @@ export class FeedHub {
       if (revision === undefined) {
         follower.gone(tenantId);
       } else if (revision <= from) {
-        follower.caughtUp(tenantId, from, from, [], startedAt);
+        follower.caughtUp(tenantId, from, from, NOTHING_CHANGED, startedAt);
       } else if (!moved.has(tenantId) || rows === undefined) {
         follower.caughtUp(tenantId, from, revision, undefined, startedAt);
       } else {
         const mine = changed.get(tenantId);
-        follower.caughtUp(tenantId, from, Math.max(revision, mine?.last ?? 0), mine?.keys ?? [], startedAt);
+        follower.caughtUp(
+          tenantId,
+          from,
+          Math.max(revision, mine?.last ?? 0),
+          mine?.keys ?? NOTHING_CHANGED,
+          startedAt,
+        );
       }
     }
   }

@@ -25,6 +25,8 @@ interface Entry {
   /** undefined: the key had no object. */
   object: StoredObject | undefined;
   bytes: number;
+  /** The tenant's revision in the snapshot that filled it: it holds every change up to that one. */
+  revision: number;
   /** When the read that filled it was sent (performance.now()): it holds every write acknowledged before. */
   asOf: number;
   /** The LRU list, least recently used first. */
@@ -205,7 +207,7 @@ export class ReadCache implements FeedFollower {
     for (const key of keys) {
       const object = found.get(key);
       // The object's own key string, so that the entry holds one copy of it, not the request's as well.
-      this.put(tenant, object?.key ?? key, object, ticket.asOf);
+      this.put(tenant, object?.key ?? key, object, revision, ticket.asOf);
     }
   }
 
@@ -242,12 +244,25 @@ export class ReadCache implements FeedFollower {
     return followed;
   }
 
-  caughtUp(tenantId: number, from: number, revision: number, changed: string[] | undefined, at: number): void {
+  caughtUp(
+    tenantId: number,
+    from: number,
+    revision: number,
+    changed: ReadonlyMap<string, number> | undefined,
+    at: number,
+  ): void {
     const tenant = this.tenants.get(tenantId);
     // Forgotten or started afresh while the poll was out: what it read is about an older state.
     if (!tenant || tenant.revision !== from) return;
-    if (changed === undefined) this.clear(tenant);
-    else for (const key of changed) this.removeKey(tenant, key);
+    // An entry read at a snapshot that already holds a change is kept: it was filled after the change committed.
+    if (changed === undefined) {
+      for (const entry of tenant.entries.values()) if (entry.revision < revision) this.remove(entry);
+    } else {
+      for (const [key, changedAt] of changed) {
+        const entry = tenant.entries.get(key);
+        if (entry && entry.revision < changedAt) this.remove(entry);
+      }
+    }
     tenant.revision = revision;
     tenant.confirmedAt = at;
   }
@@ -272,7 +287,13 @@ export class ReadCache implements FeedFollower {
     }
   }
 
-  private put(tenant: TenantEntries, key: string, object: StoredObject | undefined, asOf: number): void {
+  private put(
+    tenant: TenantEntries,
+    key: string,
+    object: StoredObject | undefined,
+    revision: number,
+    asOf: number,
+  ): void {
     const old = tenant.entries.get(key);
     if (old) this.remove(old);
     const bytes =
@@ -280,7 +301,7 @@ export class ReadCache implements FeedFollower {
       stringBytes(key) +
       (object ? stringBytes(object.value) + (object.metadata === null ? 0 : stringBytes(object.metadata)) : 0);
     if (bytes > this.maxBytes) return;
-    const entry: Entry = { tenant, key, object, bytes, asOf, older: this.newest, newer: undefined };
+    const entry: Entry = { tenant, key, object, bytes, revision, asOf, older: this.newest, newer: undefined };
     if (this.newest) this.newest.newer = entry;
     else this.oldest = entry;
     this.newest = entry;

@@ -18,10 +18,18 @@ function cache(maxMb: number, follow: () => void = () => undefined): ReadCache {
   return new ReadCache(maxMb, BOUND_MS, NO_DATABASE, NO_SIBLINGS, false, follow);
 }
 
+/**
+ * A string as mysql2 hands one back, decoded from the packet: flat. A template literal is a tree of pieces
+ * (a cons string) whose size in the heap depends on whether a collection has flattened it yet.
+ */
+function decoded(text: string): string {
+  return Buffer.from(text, 'utf8').toString('utf8');
+}
+
 /** A row as mysql2 hands one back: fresh flat strings. */
 function stored(key: string, valueBytes: number, version = 1, expiresAt: number | null = null): StoredObject {
-  const value = JSON.stringify(`${key}:${'v'.repeat(Math.max(0, valueBytes - key.length - 3))}`);
-  return { key, value, metadata: null, size: value.length, expiresAt, version, writtenAtMs: 1 };
+  const value = decoded(JSON.stringify(`${key}:${'v'.repeat(Math.max(0, valueBytes - key.length - 3))}`));
+  return { key: decoded(key), value, metadata: null, size: value.length, expiresAt, version, writtenAtMs: 1 };
 }
 
 function fill(c: ReadCache, tenantId: number, revision: number, objects: StoredObject[], absent: string[] = []): void {
@@ -38,7 +46,7 @@ function fillToHeld(caches: ReadCache[], bytes: number): number {
   caches.push(c);
   const sizes = [40, 200, 1000, 4000];
   for (let i = 0; c.usedBytes < bytes; i++) {
-    fill(c, 1 + (i % 50), 1, [stored(`users/${i}/profile`, sizes[i % sizes.length], i)], [`absent/${i}`]);
+    fill(c, 1 + (i % 50), 1, [stored(`users/${i}/profile`, sizes[i % sizes.length], i)], [decoded(`absent/${i}`)]);
   }
   return c.usedBytes;
 }
